@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each does all
+# its own set-up from a fresh clone (virtualenv, packages, system libraries).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(STAMP_RUN)
+
+## Run the studio (creates .venv and installs it first).
+run: $(STAMP_RUN)
+	@.ci/system-deps --for run || true
+	$(BIN)/studio $(ARGS)
+
+## Lint, check the import contract, type-check the Qt-free core, run the tests.
+test: $(STAMP_TEST)
+	@.ci/system-deps --for test
+	$(BIN)/ruff check studio tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP_TEST)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

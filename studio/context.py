@@ -1,0 +1,81 @@
+"""Everything a running studio holds open, built once at start by GUI or CLI.
+
+Qt-free: the Qt bootstrap builds this, then hands it to the main window, so
+widgets receive services through their constructors and tests inject their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio import __version__
+from studio.engines.catalog import ENGINES
+from studio.library.database import Library, open_library
+from studio.library.drafts import DraftStore
+from studio.logs import setup_logging
+from studio.paths import StudioPaths
+from studio.secrets import CredentialError, CredentialStore
+from studio.settings import Preferences, PreferencesStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppContext:
+    """The open services of one studio session."""
+
+    paths: StudioPaths
+    library: Library
+    drafts: DraftStore
+    preferences: Preferences
+    preferences_store: PreferencesStore
+    credentials: CredentialStore
+    # Things the user must be told once at start (restored backup, no keyring…).
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.preferences.archive_folder(self.paths.default_archive_dir)
+
+    def close(self) -> None:
+        self.library.close()
+
+
+def open_context(paths: StudioPaths, *, log_level: int = logging.INFO) -> AppContext:
+    """Create the folders, start logging, open the library, load preferences and keys.
+
+    Raises:
+        LibraryTooNewError: the database was written by a newer Studio; it is not touched.
+    """
+    paths.ensure()
+    setup_logging(paths.log_file, level=log_level)
+    log.info("Studio %s starting; data folder %s", __version__, paths.data_dir)
+    opened = open_library(paths.database, paths.backup_dir)
+    notices = list(opened.notices)
+    store = PreferencesStore(paths.preferences_file)
+    preferences = store.load()
+    notices.extend(store.notices)
+    credentials = CredentialStore()
+    # Read every key once now, before any window exists: the store caches what it
+    # read, so the GUI thread later never waits on the keyring for a status check.
+    try:
+        for engine in ENGINES:
+            credentials.is_configured(engine.id)
+    except CredentialError as exc:
+        notices.append(exc.message)
+    notice = credentials.take_notice()
+    if notice:
+        notices.append(notice)
+    for notice in notices:
+        log.warning("%s", notice)
+    return AppContext(
+        paths=paths,
+        library=opened.library,
+        drafts=DraftStore(opened.library),
+        preferences=preferences,
+        preferences_store=store,
+        credentials=credentials,
+        notices=notices,
+    )

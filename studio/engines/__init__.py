@@ -1,0 +1,1 @@
+"""The cloud engines the studio drives: identity, credentials, and (later) specs."""

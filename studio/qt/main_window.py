@@ -1,0 +1,333 @@
+"""The main window: four dockable panels, menus, status bar, and remembered layout."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QWidget,
+)
+
+from studio import APP_NAME, __version__
+from studio.context import AppContext
+from studio.engines.catalog import ENGINES
+from studio.qt.panels.composer_panel import ComposerPanel
+from studio.qt.panels.library_panel import LibraryPanel
+from studio.qt.panels.player_panel import PlayerPanel
+from studio.qt.panels.tasks_panel import TasksPanel
+from studio.qt.resources import icon
+from studio.qt.settings_dialog import SettingsDialog
+from studio.secrets import CredentialError
+
+log = logging.getLogger(__name__)
+
+# Bump when docks are added or renamed, so an old saved layout is not half-applied.
+LAYOUT_VERSION = 1
+
+
+class MainWindow(QMainWindow):
+    """Hosts the panels; restores geometry and dock layout from the UI state file."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(icon("studio"))
+        self.setAccessibleName(f"{APP_NAME} main window")
+        self.setDockNestingEnabled(True)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+            | QMainWindow.DockOption.AllowTabbedDocks
+        )
+        self.resize(1360, 860)
+        self.settings_dialog: SettingsDialog | None = None
+        self._closed = False
+
+        self.composer_panel = ComposerPanel(context.drafts)
+        self.player_panel = PlayerPanel()
+        self.library_panel = LibraryPanel(context.archive_dir)
+        self.tasks_panel = TasksPanel()
+        self.composer_panel.settings_requested.connect(self.open_settings)
+        self.composer_panel.draft_saved.connect(self._on_composer_draft_saved)
+
+        self.composer_dock = self._dock("composerDock", "Composer", self.composer_panel)
+        self.player_dock = self._dock("playerDock", "Player", self.player_panel)
+        self.library_dock = self._dock("libraryDock", "Library", self.library_panel)
+        self.tasks_dock = self._dock("tasksDock", "Tasks", self.tasks_panel)
+        self.docks = [self.composer_dock, self.player_dock, self.library_dock, self.tasks_dock]
+        self._place_docks()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+
+        self._build_status_bar()
+        self._build_menus()
+        self.refresh_engine_status()
+        self.restore_layout()
+
+    # ----------------------------------------------------------------- building
+    def _dock(self, name: str, title: str, panel: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setAccessibleName(f"{title} panel")
+        dock.setWidget(panel)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        return dock
+
+    def _place_docks(self) -> None:
+        """The default layout: composer left, player on top right, library and tasks under it."""
+        for dock in self.docks:
+            dock.setFloating(False)
+            dock.show()
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.composer_dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.player_dock)
+        self.splitDockWidget(self.composer_dock, self.player_dock, Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.player_dock, self.library_dock, Qt.Orientation.Vertical)
+        self.splitDockWidget(self.library_dock, self.tasks_dock, Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.composer_dock, self.player_dock], [420, 940], Qt.Orientation.Horizontal
+        )
+        self.resizeDocks(
+            [self.player_dock, self.library_dock], [360, 440], Qt.Orientation.Vertical
+        )
+        self.resizeDocks(
+            [self.library_dock, self.tasks_dock], [560, 380], Qt.Orientation.Horizontal
+        )
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setObjectName("statusBar")
+        bar.setAccessibleName("Status bar")
+        self.engine_status_label = QLabel(self)
+        self.engine_status_label.setObjectName("engineStatusLabel")
+        self.keyring_status_label = QLabel(self)
+        self.keyring_status_label.setObjectName("keyringStatusLabel")
+        credentials = self.context.credentials
+        if credentials.is_secure:
+            self.keyring_status_label.setText("Keys: system keyring")
+            self.keyring_status_label.setToolTip(f"Keyring backend: {credentials.backend_name}")
+        else:
+            self.keyring_status_label.setText("Keys: this session only")
+            self.keyring_status_label.setToolTip(credentials.notice or "")
+        bar.addPermanentWidget(self.engine_status_label)
+        bar.addPermanentWidget(self.keyring_status_label)
+
+    def _action(
+        self,
+        menu: QMenu,
+        name: str,
+        text: str,
+        slot: object,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        tip: str = "",
+    ) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        bar.setObjectName("menuBar")
+        keys = QKeySequence.StandardKey
+
+        file_menu = bar.addMenu("&File")
+        file_menu.setObjectName("fileMenu")
+        self.settings_action = self._action(
+            file_menu, "settingsAction", "&Settings…", self.open_settings, keys.Preferences,
+            "Engine keys, base URLs and the archive folder",
+        )
+        if self.settings_action.shortcut().isEmpty():
+            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        file_menu.addSeparator()
+        self._action(file_menu, "quitAction", "&Quit", self.close, keys.Quit, "Quit Studio")
+
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.setObjectName("editMenu")
+        for name, text, shortcut in (
+            ("undo", "&Undo", keys.Undo),
+            ("redo", "&Redo", keys.Redo),
+            ("cut", "Cu&t", keys.Cut),
+            ("copy", "&Copy", keys.Copy),
+            ("paste", "&Paste", keys.Paste),
+            ("selectAll", "Select &All", keys.SelectAll),
+        ):
+            action = self._action(
+                edit_menu, f"{name}Action", text,
+                lambda _checked=False, method=name: self._on_edit_action(method),
+            )
+            # The editors handle these keys themselves; the menu shows them and
+            # forwards clicks to whichever editor has focus.
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            if name == "redo":
+                edit_menu.addSeparator()
+
+        view_menu = bar.addMenu("&View")
+        view_menu.setObjectName("viewMenu")
+        for index, dock in enumerate(self.docks, start=1):
+            toggle = dock.toggleViewAction()
+            toggle.setObjectName(f"{dock.objectName()}ToggleAction")
+            toggle.setShortcut(QKeySequence(f"Ctrl+{index}"))
+            toggle.setStatusTip(f"Show or hide the {dock.windowTitle()} panel")
+            view_menu.addAction(toggle)
+        view_menu.addSeparator()
+        self._action(
+            view_menu, "resetLayoutAction", "&Reset layout", self.reset_layout, None,
+            "Put every panel back in its original place",
+        )
+
+        self.engines_menu = bar.addMenu("E&ngines")
+        self.engines_menu.setObjectName("enginesMenu")
+        self.engine_actions: dict[str, QAction] = {}
+        for engine in ENGINES:
+            self.engine_actions[engine.id] = self._action(
+                self.engines_menu, f"{engine.id}EngineAction", engine.name,
+                lambda _checked=False, engine_id=engine.id: self.open_settings(engine_id),
+                None, engine.summary,
+            )
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.setObjectName("helpMenu")
+        self._action(help_menu, "openLogsAction", "Open &logs folder", self.open_logs_folder,
+                     None, "Show Studio's log files in the file manager")
+        self._action(help_menu, "openDataAction", "Open &data folder", self.open_data_folder,
+                     None, "Show the folder holding the library database and backups")
+        help_menu.addSeparator()
+        self._action(help_menu, "aboutAction", f"&About {APP_NAME}", self.show_about, None,
+                     f"Version and folders of {APP_NAME}")
+
+    # ----------------------------------------------------------------- state
+    def _ui_state(self) -> QSettings:
+        return QSettings(str(self.context.paths.ui_state_file), QSettings.Format.IniFormat)
+
+    def restore_layout(self) -> bool:
+        """Restore geometry and docks saved by the last run; False when there was none."""
+        state = self._ui_state()
+        geometry = state.value("mainWindow/geometry")
+        docks = state.value("mainWindow/state")
+        restored = False
+        if isinstance(geometry, QByteArray):
+            restored = self.restoreGeometry(geometry)
+        if isinstance(docks, QByteArray):
+            restored = self.restoreState(docks, LAYOUT_VERSION) and restored
+        return restored
+
+    def save_layout(self) -> None:
+        state = self._ui_state()
+        state.setValue("mainWindow/geometry", self.saveGeometry())
+        state.setValue("mainWindow/state", self.saveState(LAYOUT_VERSION))
+        state.sync()
+
+    def reset_layout(self) -> None:
+        self._place_docks()
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+
+    def refresh_engine_status(self) -> None:
+        """Say how many engines are ready and mark each in the Engines menu."""
+        ready = 0
+        for engine in ENGINES:
+            try:
+                configured = self.context.credentials.is_configured(engine.id)
+                state = "ready" if configured else "needs a key"
+            except CredentialError:
+                configured, state = False, "keyring not responding"
+            ready += configured
+            self.engine_actions[engine.id].setText(f"{engine.name} ({state})…")
+        self.engine_status_label.setText(f"Engines ready: {ready} of {len(ENGINES)}")
+        self.composer_panel.set_engine_ready(ready > 0)
+
+    # ----------------------------------------------------------------- actions
+    def open_settings(self, engine_id: str | None = None) -> SettingsDialog:
+        """Show the settings dialog (non-modal, one at a time), optionally on one engine."""
+        if self.settings_dialog is None:
+            ctx = self.context
+            dialog = SettingsDialog(
+                ctx.paths, ctx.preferences, ctx.preferences_store, ctx.credentials, self
+            )
+            dialog.saved.connect(self._on_settings_saved)
+            dialog.finished.connect(self._on_settings_finished)
+            self.settings_dialog = dialog
+        if isinstance(engine_id, str):
+            self.settings_dialog.show_engine(engine_id)
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+        self.settings_dialog.activateWindow()
+        return self.settings_dialog
+
+    def _on_settings_saved(self) -> None:
+        self.library_panel.set_archive_dir(self.context.archive_dir)
+        self.refresh_engine_status()
+        self.statusBar().showMessage("Settings saved", 4000)
+
+    def _on_settings_finished(self, _result: int) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.deleteLater()
+            self.settings_dialog = None
+
+    def _on_composer_draft_saved(self, message: str) -> None:
+        self.statusBar().showMessage(message, 3000)
+
+    def _on_edit_action(self, method: str) -> None:
+        widget = QApplication.focusWidget()
+        handler = getattr(widget, method, None)
+        if callable(handler):
+            handler()
+
+    def open_logs_folder(self) -> bool:
+        return self._open_folder(self.context.paths.log_dir)
+
+    def open_data_folder(self) -> bool:
+        return self._open_folder(self.context.paths.data_dir)
+
+    def _open_folder(self, folder: object) -> bool:
+        opened = QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if not opened:
+            self.statusBar().showMessage(f"Could not open {folder}", 6000)
+        return opened
+
+    def about_text(self) -> str:
+        paths = self.context.paths
+        return (
+            f"<h3>{APP_NAME} {__version__}</h3>"
+            "<p>Compose with cloud AI audio engines: songs, sound effects and voice, "
+            "every result archived locally the moment it exists.</p>"
+            f"<p>Data: {paths.data_dir}<br>Logs: {paths.log_dir}<br>"
+            f"Archive: {self.context.archive_dir}<br>"
+            f"Keyring: {self.context.credentials.backend_name}</p>"
+        )
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, f"About {APP_NAME}", self.about_text())
+
+    def raise_window(self) -> None:
+        """Bring the window to the front (a second `studio` asked for it)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.composer_panel.save_draft()
+        self.save_layout()
+        log.info("main window closed")
+        super().closeEvent(event)
