@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.qt.resources import icon
+
+BODY_MEASURE_PX = 440
 
 
 class EmptyStateView(QWidget):
@@ -45,12 +54,7 @@ class EmptyStateView(QWidget):
         self.body_label.setWordWrap(True)
         self.body_label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.body_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.body_label.setMaximumWidth(460)
-        body_row = QHBoxLayout()
-        body_row.addStretch(1)
-        body_row.addWidget(self.body_label)
-        body_row.addStretch(1)
-        layout.addLayout(body_row)
+        layout.addWidget(self.body_label, 0, Qt.AlignmentFlag.AlignHCenter)
 
         self._buttons = QHBoxLayout()
         self._buttons.addStretch(1)
@@ -60,9 +64,21 @@ class EmptyStateView(QWidget):
         self.setAccessibleName(title)
         self.setAccessibleDescription(body)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # A wrapped label's own size hint is narrow and its height follows its width,
+        # so give it a readable measure that still fits a narrow dock.
+        self._fit_body(event.size().width())
+        super().resizeEvent(event)
+
+    def _fit_body(self, available: int) -> None:
+        width = max(120, min(BODY_MEASURE_PX, available - 32))
+        self.body_label.setFixedWidth(width)
+        self.body_label.setMinimumHeight(self.body_label.heightForWidth(width))
+
     def set_body(self, text: str) -> None:
         self.body_label.setText(text)
         self.setAccessibleDescription(text)
+        self._fit_body(self.width())
 
     def add_action(
         self, object_name: str, text: str, handler: Callable[[], object], tooltip: str = ""

@@ -53,7 +53,8 @@ def _error_label(parent: QWidget, object_name: str) -> QLabel:
     label = QLabel(parent)
     label.setObjectName(object_name)
     label.setWordWrap(True)
-    label.setStyleSheet("color: palette(link); font-weight: bold;")
+    # A red that reads on light and dark backgrounds.
+    label.setStyleSheet("color: #d64541; font-weight: bold;")
     label.setProperty("role", "error")
     label.hide()
     return label
@@ -231,7 +232,7 @@ class EnginePage(QWidget):
 class SettingsDialog(QDialog):
     """Edits preferences and keys; Save validates everything before writing anything."""
 
-    saved = Signal()
+    saved = Signal()  # preferences (and maybe some keys) were written
 
     def __init__(
         self,
@@ -355,7 +356,6 @@ class SettingsDialog(QDialog):
         finally:
             self.buttons.setEnabled(True)
         if ok:
-            self.saved.emit()
             self.accept()
         return ok
 
@@ -391,6 +391,7 @@ class SettingsDialog(QDialog):
                                            f"{self._store.path}: {exc.strerror or exc}")
             return False
         self.refresh_sources()
+        self.saved.emit()  # even with some keys refused: what was written shows at once
         if key_errors:
             self._show_first_error()
             _show_error(self.status_label, "Settings were saved, but some keys were not: "
