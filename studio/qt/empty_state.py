@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -54,7 +54,16 @@ class EmptyStateView(QWidget):
         self.body_label.setWordWrap(True)
         self.body_label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.body_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.body_label, 0, Qt.AlignmentFlag.AlignHCenter)
+        # The label takes the row's width up to a readable measure (its heavy stretch
+        # beats the side stretches until the maximum), and the side stretches centre
+        # it; left to its size hint, a wrapped label is only a few words wide.
+        self.body_label.setMaximumWidth(BODY_MEASURE_PX)
+        self.body_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        body_row = QHBoxLayout()
+        body_row.addStretch(1)
+        body_row.addWidget(self.body_label, 100)
+        body_row.addStretch(1)
+        layout.addLayout(body_row)
 
         self._buttons = QHBoxLayout()
         self._buttons.addStretch(1)
@@ -64,21 +73,9 @@ class EmptyStateView(QWidget):
         self.setAccessibleName(title)
         self.setAccessibleDescription(body)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        # A wrapped label's own size hint is narrow and its height follows its width,
-        # so give it a readable measure that still fits a narrow dock.
-        self._fit_body(event.size().width())
-        super().resizeEvent(event)
-
-    def _fit_body(self, available: int) -> None:
-        width = max(120, min(BODY_MEASURE_PX, available - 32))
-        self.body_label.setFixedWidth(width)
-        self.body_label.setMinimumHeight(self.body_label.heightForWidth(width))
-
     def set_body(self, text: str) -> None:
         self.body_label.setText(text)
         self.setAccessibleDescription(text)
-        self._fit_body(self.width())
 
     def add_action(
         self, object_name: str, text: str, handler: Callable[[], object], tooltip: str = ""
