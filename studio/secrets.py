@@ -27,15 +27,15 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from typing import TypeVar
 
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail, null
 
 from studio import APP_ID
 from studio.engines.catalog import ENGINES, CredentialField, EngineInfo, engine_info
+from studio.keyring_backend import Assessment, BoundedCaller, assess
 from studio.logs import redact, register_secret
 
 __all__ = [
@@ -185,118 +185,10 @@ def normalize_key(value: str, what: str = "The key") -> str:
     return text
 
 
-# --------------------------------------------------------------------------- bounded calls
-
-
-class _Outcome(Generic[_T]):
-    __slots__ = ("done", "error", "value")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.value: _T | None = None
-        self.error: BaseException | None = None
-
-
-class _BoundedCaller:
-    """Runs one keyring call at a time on a daemon thread, waiting at most ``timeout``.
-
-    A call that overruns is abandoned, not killed (Python cannot); while it is
-    still stuck, further calls fail at once instead of piling up threads.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._stuck: threading.Thread | None = None
-
-    def _timeout_error(self) -> KeyringTimeoutError:
-        return KeyringTimeoutError(
-            "The system keyring is not responding (it may be locked or waiting for "
-            "you to unlock it). Unlock it and try again."
-        )
-
-    def call(self, function: Callable[[], _T]) -> _T:
-        if not self._lock.acquire(timeout=self.timeout):
-            raise self._timeout_error()
-        try:
-            if self._stuck is not None:
-                if self._stuck.is_alive():
-                    raise self._timeout_error()
-                self._stuck = None
-            outcome: _Outcome[_T] = _Outcome()
-
-            def run() -> None:
-                try:
-                    outcome.value = function()
-                except BaseException as exc:  # handed to the waiting thread
-                    outcome.error = exc
-                finally:
-                    outcome.done.set()
-
-            worker = threading.Thread(target=run, name="studio-keyring", daemon=True)
-            worker.start()
-            if not outcome.done.wait(self.timeout):
-                self._stuck = worker
-                raise self._timeout_error()
-        finally:
-            self._lock.release()
-        if outcome.error is not None:
-            raise outcome.error
-        return cast(_T, outcome.value)  # _T itself may allow None
-
-
-# --------------------------------------------------------------------------- assessment
-
-
-def _backend_name(backend: KeyringBackend) -> str:
-    kind = type(backend)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _insecure_reason(backend: KeyringBackend) -> str | None:
-    """Why ``backend`` must not hold keys, or None when it is a real system keyring."""
-    kind = type(backend)
-    module = kind.__module__
-    lowered = kind.__qualname__.lower()
-    if isinstance(backend, fail.Keyring):
-        return "no keyring service was found"
-    if isinstance(backend, null.Keyring):
-        return "the keyring is disabled"
-    in_file = f"the only keyring available, {kind.__qualname__}, keeps keys in a file"
-    if module == "keyrings.alt" or module.startswith(("keyrings.alt.", "keyrings.cryptfile")):
-        return in_file
-    if "file" in module.lower().split(".") or any(
-        word in lowered for word in ("plaintext", "encrypted", "cryptfile")
-    ):
-        return in_file
-    return None
-
-
-@dataclass(frozen=True)
-class _Assessment:
-    backend: KeyringBackend | None  # the backend to use; None when insecure
-    name: str
-    reason: str | None
-
-
-def _assess(current: KeyringBackend) -> _Assessment:
-    """Pick the backend to use. Touches backends' classes only: never prompts."""
-    if isinstance(current, chainer.ChainerBackend):
-        members: list[KeyringBackend] = list(current.backends)
-        secure = [member for member in members if _insecure_reason(member) is None]
-        if secure:
-            # Use the best real keyring directly, so a write can never fall
-            # through to a plaintext file further down the chain.
-            return _Assessment(secure[0], _backend_name(secure[0]), None)
-        if not members:
-            return _Assessment(None, _backend_name(current), "no keyring service was found")
-        names = ", ".join(_backend_name(member) for member in members)
-        reasons = [_insecure_reason(member) for member in members]
-        return _Assessment(None, names, reasons[0])
-    return _Assessment(
-        current if _insecure_reason(current) is None else None,
-        _backend_name(current),
-        _insecure_reason(current),
+def _keyring_timeout_error() -> KeyringTimeoutError:
+    return KeyringTimeoutError(
+        "The system keyring is not responding (it may be locked or waiting for "
+        "you to unlock it). Unlock it and try again."
     )
 
 
@@ -323,19 +215,19 @@ class CredentialStore:
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Assess the current keyring backend once (bounded by ``timeout``)."""
-        self._caller = _BoundedCaller(timeout)
+        self._caller = BoundedCaller(timeout, _keyring_timeout_error)
         self._lock = threading.Lock()
         self._session: dict[tuple[str, str], str] = {}
         # Keyring reads are cached (None = absent) so engines can ask per request.
         self._cache: dict[tuple[str, str], str | None] = {}
         self._notice_taken = False
         try:
-            assessment = self._caller.call(lambda: _assess(keyring.get_keyring()))
+            assessment = self._caller.call(lambda: assess(keyring.get_keyring()))
         except KeyringTimeoutError:
-            assessment = _Assessment(None, "unknown", "the system keyring is not responding")
+            assessment = Assessment(None, "unknown", "the system keyring is not responding")
         except Exception as exc:
             log.warning("Could not assess the keyring: %s", type(exc).__name__)
-            assessment = _Assessment(None, "unknown", "the system keyring could not be opened")
+            assessment = Assessment(None, "unknown", "the system keyring could not be opened")
         self._backend = assessment.backend
         self.backend_name: str = assessment.name
         self.is_secure: bool = assessment.backend is not None

@@ -68,26 +68,22 @@ class ComposerPanel(QWidget):
         self.title_edit.setPlaceholderText("Title (optional)")
         self.title_edit.setToolTip("The take's title; also names its archived files")
 
-        self.prompt_edit = QPlainTextEdit(self)
-        self.prompt_edit.setObjectName("composerPromptEdit")
-        self.prompt_edit.setAccessibleName("Style prompt")
-        self.prompt_edit.setPlaceholderText(
+        self.prompt_edit = self._text_editor(
+            "composerPromptEdit",
+            "Style prompt",
             "Describe the sound: genre, mood, instruments, tempo, voice…\n"
-            "e.g. warm lo-fi hip hop, dusty Rhodes, brushed drums, 82 bpm"
+            "e.g. warm lo-fi hip hop, dusty Rhodes, brushed drums, 82 bpm",
+            "The style prompt sent to the engine",
         )
-        self.prompt_edit.setToolTip("The style prompt sent to the engine")
-        self.prompt_edit.setTabChangesFocus(True)
         self.prompt_count = QLabel(self)
         self.prompt_count.setObjectName("composerPromptCount")
 
-        self.lyrics_edit = QPlainTextEdit(self)
-        self.lyrics_edit.setObjectName("composerLyricsEdit")
-        self.lyrics_edit.setAccessibleName("Lyrics")
-        self.lyrics_edit.setPlaceholderText(
-            "[Verse 1]\nWrite your lyrics here, with section tags…\n\n[Chorus]\n…"
+        self.lyrics_edit = self._text_editor(
+            "composerLyricsEdit",
+            "Lyrics",
+            "[Verse 1]\nWrite your lyrics here, with section tags…\n\n[Chorus]\n…",
+            "Lyrics with section tags such as [Verse 1] and [Chorus]",
         )
-        self.lyrics_edit.setToolTip("Lyrics with section tags such as [Verse 1] and [Chorus]")
-        self.lyrics_edit.setTabChangesFocus(True)
         self.lyrics_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.lyrics_count = QLabel(self)
         self.lyrics_count.setObjectName("composerLyricsCount")
@@ -119,6 +115,17 @@ class ComposerPanel(QWidget):
         for editor in (self.prompt_edit, self.lyrics_edit):
             editor.textChanged.connect(self._on_text_changed)
         self.title_edit.textChanged.connect(self._on_text_changed)
+
+    def _text_editor(
+        self, name: str, accessible: str, placeholder: str, tooltip: str
+    ) -> QPlainTextEdit:
+        editor = QPlainTextEdit(self)
+        editor.setObjectName(name)
+        editor.setAccessibleName(accessible)
+        editor.setPlaceholderText(placeholder)
+        editor.setToolTip(tooltip)
+        editor.setTabChangesFocus(True)  # Tab moves on; the keyboard reaches every field
+        return editor
 
     def _caption(self, text: str, buddy: QWidget) -> QLabel:
         label = QLabel(f"<b>{text}</b>", self)

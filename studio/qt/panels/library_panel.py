@@ -6,33 +6,24 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from studio.qt.empty_state import EmptyStateView
+from studio.qt.panels.stacked_panel import StackedPanel
 
 
-class LibraryPanel(QWidget):
+class LibraryPanel(StackedPanel):
     """Lists takes; before the first one, says where they will be kept."""
 
     def __init__(self, archive_dir: Path, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("libraryPanel")
-        self.setAccessibleName("Library")
-        self.stack = QStackedWidget(self)
-        self.stack.setObjectName("libraryStack")
-        self.empty_state = EmptyStateView(
-            "libraryEmptyState", "library", "Your library is empty", ""
-        )
-        self.open_archive_button = self.empty_state.add_action(
+        empty = EmptyStateView("libraryEmptyState", "library", "Your library is empty", "")
+        super().__init__("library", "Library", empty, parent)
+        self.open_archive_button = empty.add_action(
             "openArchiveFolderButton",
             "Open archive folder",
             self.open_archive_folder,
             "Show the folder where every take's audio, stems and cover are saved",
         )
-        self.stack.addWidget(self.empty_state)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.stack)
         self.archive_dir = archive_dir
         self.set_archive_dir(archive_dir)
 

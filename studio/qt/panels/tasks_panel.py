@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from studio.qt.empty_state import EmptyStateView
+from studio.qt.panels.stacked_panel import StackedPanel
 
 
-class TasksPanel(QWidget):
+class TasksPanel(StackedPanel):
     """Shows the task ledger; until a task exists, explains what will appear here."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("tasksPanel")
-        self.setAccessibleName("Tasks")
-        self.stack = QStackedWidget(self)
-        self.stack.setObjectName("tasksStack")
-        self.empty_state = EmptyStateView(
+        empty = EmptyStateView(
             "tasksEmptyState",
             "tasks",
             "No tasks yet",
@@ -24,7 +20,4 @@ class TasksPanel(QWidget):
             "progress and cost. Results are downloaded to your archive folder the moment "
             "they are ready, so an expiring engine link never costs you a take.",
         )
-        self.stack.addWidget(self.empty_state)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.stack)
+        super().__init__("tasks", "Tasks", empty, parent)
