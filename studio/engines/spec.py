@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,10 @@ class FieldSpec:
     max_length: int | None = None  # characters for text, items for lists
     item_max_length: int | None = None  # characters of each list item
     https_only: bool = False  # URLs the engine calls back (callback_url)
+    # A regular expression the whole text must match (e.g. TTAPI's digit-only
+    # seed), and that rule in words for the message.
+    pattern: str | None = None
+    pattern_rule: str = "has the wrong form"
     help: str = ""
     advanced: bool = False  # forms may fold it away
 
@@ -208,6 +213,8 @@ def _check_string(spec: FieldSpec, value: Any) -> str | None:
         return f"must be text (got {type(value).__name__})"
     if spec.max_length is not None and len(value) > spec.max_length:
         return f"must be at most {spec.max_length} characters (got {len(value)})"
+    if spec.pattern is not None and re.fullmatch(spec.pattern, value) is None:
+        return f"{spec.pattern_rule} (got {value!r})"
     return None
 
 

@@ -7,9 +7,7 @@ them. Validation, the composer's forms, the CLI and the sandbox all read ``SPEC`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from studio.core.errors import FieldProblem
@@ -39,28 +37,6 @@ VIDEO_PRESETS: tuple[str, ...] = ("modern", "player", "simple")
 STRENGTH_STEP = 0.01
 # Seconds into a take; the vendor's own example is 30.01.
 SECONDS_STEP = 0.01
-
-
-@dataclass(frozen=True)
-class PatternFieldSpec(FieldSpec):
-    """A text field whose whole value must match ``pattern`` (e.g. TTAPI's digit-only seed).
-
-    A subclass rather than an ``extra_checks`` rule so forms that call
-    ``FieldSpec.check`` flag the value as it is typed, and so the problem is
-    reported alongside the others instead of only once they are fixed.
-    """
-
-    pattern: str = ""
-    pattern_rule: str = ""  # the rule in words, e.g. "must contain digits only"
-
-    def check(self, value: Any) -> str | None:
-        """The rule ``value`` breaks, in words, or None when it is acceptable."""
-        problem = super().check(value)
-        if problem or not self.pattern:
-            return problem
-        if re.fullmatch(self.pattern, value) is None:
-            return f"{self.pattern_rule or 'has the wrong form'} (got {value!r})"
-        return None
 
 
 # --------------------------------------------------------------------------- fields
@@ -104,7 +80,7 @@ COVER_ART_URL = FieldSpec(
     help="A public link to an image for the take's cover.",
     advanced=True,
 )
-SEED = PatternFieldSpec(
+SEED = FieldSpec(
     "seed",
     "Seed",
     # TTAPI takes the seed as a string on the wire, but only digits make sense.
