@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from studio.engines import evolink, kling, mountsea, ttapi
 from studio.engines.adapter import EngineAdapter
-from studio.engines.catalog import ENGINES
 from studio.engines.spec import EngineSpec
 
 _ADAPTERS: dict[str, Callable[[], EngineAdapter]] = {
