@@ -1,0 +1,1 @@
+"""Offline engines: loopback servers speaking the four protocols, with synthesized audio."""
