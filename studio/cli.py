@@ -49,7 +49,51 @@ def build_parser() -> argparse.ArgumentParser:
         default="info",
         help="how much to write to the log file (default: info)",
     )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sandbox = commands.add_parser(
+        "sandbox", help="the offline engines (no account, synthesized audio)"
+    )
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
+    sandbox_commands.required = True
+    serve = sandbox_commands.add_parser(
+        "serve",
+        help="run the four offline engines on loopback and print their base URLs",
+        description="Run the four offline engines (TTAPI, Mountsea, Kling, Evolink) on "
+        "127.0.0.1 until interrupted, and print each one's base URL and demo key.",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first port; the engines take N, N+1, N+2, N+3 (default: free ports)",
+    )
+    serve.add_argument(
+        "--task-seconds",
+        type=float,
+        default=6.0,
+        metavar="S",
+        help="how long each job takes (default: 6)",
+    )
+    serve.add_argument(
+        "--link-ttl",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="seconds before a result link expires (default: 3600)",
+    )
     return parser
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a headless command (anything but the GUI); the process exit code."""
+    if args.command == "sandbox" and args.sandbox_command == "serve":
+        from studio.sandbox.serve import serve_forever
+
+        return serve_forever(
+            port=args.port, task_seconds=args.task_seconds, link_ttl_s=args.link_ttl
+        )
+    raise ValueError(f"unknown command {args.command!r}")
 
 
 def log_level(name: str) -> int:

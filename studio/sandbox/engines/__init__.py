@@ -1,0 +1,1 @@
+"""The four engines' protocols, imitated on sandbox servers (one module per engine)."""
