@@ -12,6 +12,7 @@ from pathlib import Path
 
 from studio import __version__
 from studio.engines.catalog import ENGINES
+from studio.engines.connections import EngineConnections
 from studio.library.database import Library, open_library
 from studio.library.drafts import DraftStore
 from studio.logs import setup_logging
@@ -32,6 +33,7 @@ class AppContext:
     preferences: Preferences
     preferences_store: PreferencesStore
     credentials: CredentialStore
+    connections: EngineConnections
     # Things the user must be told once at start (restored backup, no keyring…).
     notices: list[str] = field(default_factory=list)
 
@@ -40,6 +42,7 @@ class AppContext:
         return self.preferences.archive_folder(self.paths.default_archive_dir)
 
     def close(self) -> None:
+        self.connections.stop_sandbox()
         self.library.close()
 
 
@@ -68,6 +71,12 @@ def open_context(paths: StudioPaths, *, log_level: int = logging.INFO) -> AppCon
     notice = credentials.take_notice()
     if notice:
         notices.append(notice)
+    connections = EngineConnections(preferences, credentials)
+    if preferences.use_sandbox:
+        try:
+            connections.start_sandbox()
+        except OSError as exc:
+            notices.append(f"The offline sandbox could not start ({exc.strerror or exc}).")
     for notice in notices:
         log.warning("%s", notice)
     return AppContext(
@@ -77,5 +86,6 @@ def open_context(paths: StudioPaths, *, log_level: int = logging.INFO) -> AppCon
         preferences=preferences,
         preferences_store=store,
         credentials=credentials,
+        connections=connections,
         notices=notices,
     )

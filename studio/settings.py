@@ -94,6 +94,8 @@ class Preferences:
 
     base_urls: dict[str, str] = field(default_factory=dict)
     archive_dir: Path | None = None
+    # Engines without a key use the offline sandbox (demo audio) when this is on.
+    use_sandbox: bool = False
 
     def base_url(self, engine_id: str) -> str:
         """The URL to use for an engine: the user's override or the vendor default."""
@@ -116,6 +118,7 @@ class Preferences:
             "version": PREFERENCES_VERSION,
             "base_urls": dict(sorted(self.base_urls.items())),
             "archive_dir": str(self.archive_dir) if self.archive_dir else None,
+            "use_sandbox": self.use_sandbox,
         }
 
 
@@ -157,6 +160,11 @@ class PreferencesStore:
                 prefs.archive_dir = validate_archive_dir(archive)
             except SettingError as exc:
                 self.notices.append(f"{exc}; the default archive folder is used instead.")
+        use_sandbox = raw.get("use_sandbox", False)
+        if isinstance(use_sandbox, bool):
+            prefs.use_sandbox = use_sandbox
+        else:
+            self.notices.append("Preferences: use_sandbox must be true or false; it is off.")
         return prefs
 
     def save(self, prefs: Preferences) -> None:

@@ -19,13 +19,13 @@ from PySide6.QtWidgets import (
 from studio import APP_NAME, __version__
 from studio.context import AppContext
 from studio.engines.catalog import ENGINES
+from studio.engines.connections import Route
 from studio.qt.panels.composer_panel import ComposerPanel
 from studio.qt.panels.library_panel import LibraryPanel
 from studio.qt.panels.player_panel import PlayerPanel
 from studio.qt.panels.tasks_panel import TasksPanel
 from studio.qt.resources import icon
 from studio.qt.settings_dialog import SettingsDialog
-from studio.secrets import CredentialError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.library_panel = LibraryPanel(context.archive_dir)
         self.tasks_panel = TasksPanel()
         self.composer_panel.settings_requested.connect(self.open_settings)
+        self.composer_panel.sandbox_toggled.connect(self.set_sandbox_enabled)
         self.composer_panel.draft_saved.connect(self._on_composer_draft_saved)
 
         self.composer_dock = self._dock("composerDock", "Composer", self.composer_panel)
@@ -204,6 +205,13 @@ class MainWindow(QMainWindow):
                 lambda _checked=False, engine_id=engine.id: self.open_settings(engine_id),
                 None, engine.summary,
             )
+        self.engines_menu.addSeparator()
+        self.sandbox_action = self._action(
+            self.engines_menu, "sandboxAction", "Offline &sandbox (demo audio)",
+            self.set_sandbox_enabled, None,
+            "Engines without a key answer from this computer with synthesized demo audio",
+        )
+        self.sandbox_action.setCheckable(True)
 
         help_menu = bar.addMenu("&Help")
         help_menu.setObjectName("helpMenu")
@@ -242,18 +250,49 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_state, LAYOUT_VERSION)
 
     def refresh_engine_status(self) -> None:
-        """Say how many engines are ready and mark each in the Engines menu."""
-        ready = 0
+        """Say where each engine's requests go, in the menu, status bar and composer."""
+        connections = self.context.connections
+        labels = {
+            Route.VENDOR: "ready",
+            Route.SANDBOX: "offline sandbox",
+            Route.UNAVAILABLE: "needs a key",
+        }
+        vendor: list[str] = []
+        sandbox: list[str] = []
         for engine in ENGINES:
-            try:
-                configured = self.context.credentials.is_configured(engine.id)
-                state = "ready" if configured else "needs a key"
-            except CredentialError:
-                configured, state = False, "keyring not responding"
-            ready += configured
-            self.engine_actions[engine.id].setText(f"{engine.name} ({state})…")
-        self.engine_status_label.setText(f"Engines ready: {ready} of {len(ENGINES)}")
-        self.composer_panel.set_engine_ready(ready > 0)
+            route = connections.route(engine.id)
+            self.engine_actions[engine.id].setText(f"{engine.name} ({labels[route]})…")
+            if route is Route.VENDOR:
+                vendor.append(engine.name)
+            elif route is Route.SANDBOX:
+                sandbox.append(engine.name)
+        sandbox_on = connections.sandbox is not None
+        self.sandbox_action.setChecked(sandbox_on)
+        status = f"Engines ready: {len(vendor)} of {len(ENGINES)}"
+        if sandbox:
+            status += f" · {len(sandbox)} on the offline sandbox"
+        self.engine_status_label.setText(status)
+        self.composer_panel.show_engine_routes(vendor, sandbox, sandbox_on)
+
+    def set_sandbox_enabled(self, enabled: bool) -> None:
+        """Start or stop the offline sandbox, and remember the choice."""
+        ctx = self.context
+        try:
+            if enabled:
+                ctx.connections.start_sandbox()
+            else:
+                ctx.connections.stop_sandbox()
+        except OSError as exc:
+            self.statusBar().showMessage(f"The offline sandbox could not start: {exc}", 8000)
+            enabled = False
+        ctx.preferences.use_sandbox = enabled
+        try:
+            ctx.preferences_store.save(ctx.preferences)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Could not save preferences: {exc}", 8000)
+        self.refresh_engine_status()
+        if enabled:
+            self.statusBar().showMessage("Offline sandbox on: demo audio, no account", 5000)
 
     # ----------------------------------------------------------------- actions
     def open_settings(self, engine_id: str | None = None) -> SettingsDialog:

@@ -55,7 +55,8 @@ def test_menus_have_every_promised_entry(qtbot, context) -> None:
     view_items = [action.text() for action in view.actions() if not action.isSeparator()]
     assert view_items == ["Composer", "Player", "Library", "Tasks", "&Reset layout"]
     engines = window.menuBar().actions()[3].menu()
-    assert len(engines.actions()) == len(ENGINES)
+    names = [action.objectName() for action in engines.actions() if not action.isSeparator()]
+    assert names == [f"{engine.id}EngineAction" for engine in ENGINES] + ["sandboxAction"]
     help_items = [action.objectName() for action in window.menuBar().actions()[4].menu().actions()]
     assert {"openLogsAction", "aboutAction"} <= set(help_items)
     assert str(context.paths.log_dir) in window.about_text()
@@ -150,3 +151,37 @@ def test_configured_engine_shows_as_ready(qtbot, context, isolated) -> None:
     assert window.engine_status_label.text() == "Engines ready: 1 of 4"
     assert "ready" in window.engine_actions["ttapi"].text()
     assert not window.composer_panel.setup_banner.isVisible()
+
+
+def test_sandbox_can_stand_in_for_engines_without_a_key(qtbot, context) -> None:
+    context.credentials.set("kling", "api_key", "kl-0123456789abcdef")
+    window = make_window(qtbot, context)
+    composer = window.composer_panel
+    assert not composer.setup_banner.isVisible()  # one real engine, sandbox off
+
+    window.sandbox_action.trigger()
+    try:
+        sandbox = context.connections.sandbox
+        assert sandbox is not None
+        assert window.sandbox_action.isChecked()
+        expected = "Engines ready: 1 of 4 · 3 on the offline sandbox"
+        assert window.engine_status_label.text() == expected
+        assert "(offline sandbox)" in window.engine_actions["ttapi"].text()
+        assert "(ready)" in window.engine_actions["kling"].text()
+        assert composer.setup_banner.isVisible()
+        assert "demo audio" in composer.setup_label.text()
+        assert context.connections.base_url("ttapi") == sandbox.base_url("ttapi")
+        assert context.connections.base_url("kling") == "https://api-singapore.klingai.com"
+        assert context.preferences_store.load().use_sandbox is True
+    finally:
+        composer.sandbox_button.click()  # "Turn off sandbox"
+    assert context.connections.sandbox is None
+    assert not window.sandbox_action.isChecked()
+    assert context.preferences_store.load().use_sandbox is False
+
+
+def test_first_run_offers_the_sandbox(qtbot, context) -> None:
+    window = make_window(qtbot, context)
+    composer = window.composer_panel
+    assert composer.sandbox_button.text() == "Try the offline sandbox"
+    assert "offline" in composer.setup_label.text()

@@ -33,6 +33,7 @@ class ComposerPanel(QWidget):
     """Edits the current draft; shows how to set up an engine while none is."""
 
     settings_requested = Signal()
+    sandbox_toggled = Signal(bool)  # the user wants the offline sandbox on (True) or off
     draft_saved = Signal(str)  # a short status line for the status bar
 
     def __init__(self, drafts: DraftStore, parent: QWidget | None = None) -> None:
@@ -43,24 +44,29 @@ class ComposerPanel(QWidget):
         self._draft = drafts.load_latest() or Draft()
         self._loading = False
 
+        # Says how generation is set up: no engine yet, or which ones are the sandbox.
         self.setup_banner = QFrame(self)
         self.setup_banner.setObjectName("composerSetupBanner")
         self.setup_banner.setFrameShape(QFrame.Shape.StyledPanel)
-        banner_layout = QHBoxLayout(self.setup_banner)
-        self.setup_label = QLabel(
-            "No engine is set up yet. Add an API key in Settings to generate; "
-            "until then, write away: everything here is saved as you type.",
-            self.setup_banner,
-        )
+        banner_layout = QVBoxLayout(self.setup_banner)
+        self.setup_label = QLabel(self.setup_banner)
         self.setup_label.setObjectName("composerSetupLabel")
         self.setup_label.setWordWrap(True)
-        banner_layout.addWidget(self.setup_label, 1)
+        banner_layout.addWidget(self.setup_label)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.sandbox_button = QPushButton(self.setup_banner)
+        self.sandbox_button.setObjectName("composerSandboxButton")
+        self.sandbox_button.clicked.connect(self._on_sandbox_button_clicked)
+        buttons.addWidget(self.sandbox_button)
         self.setup_button = QPushButton("Open Settings…", self.setup_banner)
         self.setup_button.setObjectName("composerOpenSettingsButton")
         self.setup_button.setAccessibleName("Open Settings")
         self.setup_button.setToolTip("Enter an engine's API key and base URL")
         self.setup_button.clicked.connect(self.settings_requested)
-        banner_layout.addWidget(self.setup_button)
+        buttons.addWidget(self.setup_button)
+        banner_layout.addLayout(buttons)
+        self._sandbox_on = False
 
         self.title_edit = QLineEdit(self)
         self.title_edit.setObjectName("composerTitleEdit")
@@ -132,9 +138,40 @@ class ComposerPanel(QWidget):
         label.setBuddy(buddy)
         return label
 
-    def set_engine_ready(self, ready: bool) -> None:
-        """Hide the set-up banner once at least one engine has its credentials."""
-        self.setup_banner.setVisible(not ready)
+    def show_engine_routes(self, vendor: list[str], sandbox: list[str], sandbox_on: bool) -> None:
+        """Explain how generation is set up: vendor engines, sandbox engines, or neither.
+
+        Args:
+            vendor: names of engines with the user's key.
+            sandbox: names of engines answered by the offline sandbox.
+            sandbox_on: whether the user turned the sandbox on.
+        """
+        self._sandbox_on = sandbox_on
+        if sandbox:
+            listed = ", ".join(sandbox)
+            self.setup_label.setText(
+                f"Offline sandbox: {listed} answer with demo audio made on this computer, "
+                "not real AI results. Add a key in Settings to use the real engine."
+            )
+            self._set_sandbox_button("Turn off sandbox", "Stop the offline demo engines")
+        elif not vendor:
+            self.setup_label.setText(
+                "No engine is set up yet. Add an API key in Settings, or try the offline "
+                "sandbox (demo audio, no account). Until then, write away: everything here "
+                "is saved as you type."
+            )
+            self._set_sandbox_button(
+                "Try the offline sandbox", "Demo engines on this computer, no account needed"
+            )
+        self.setup_banner.setVisible(bool(sandbox) or not vendor)
+
+    def _set_sandbox_button(self, text: str, tip: str) -> None:
+        self.sandbox_button.setText(text)
+        self.sandbox_button.setAccessibleName(text)
+        self.sandbox_button.setToolTip(tip)
+
+    def _on_sandbox_button_clicked(self) -> None:
+        self.sandbox_toggled.emit(not self._sandbox_on)
 
     def _show_draft(self) -> None:
         self._loading = True

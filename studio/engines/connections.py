@@ -1,0 +1,105 @@
+"""Where each engine's requests go, and with which credentials: the vendor or the sandbox.
+
+Qt-free. An engine with a key in the credential store talks to its vendor (or
+the base URL the user set). An engine without one talks to the offline sandbox
+when the user has turned it on — demo audio, clearly labelled — and is not
+available otherwise. Callers ask here instead of deciding themselves, so the
+rule lives in one place.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from studio.core.errors import AuthenticationError
+from studio.engines.catalog import ENGINES, engine_info
+from studio.engines.client import EngineClient
+from studio.engines.registry import create_adapter
+from studio.sandbox.app import Sandbox, SandboxConfig
+from studio.secrets import CredentialError, CredentialStore
+from studio.settings import Preferences
+
+
+class Route(enum.StrEnum):
+    VENDOR = "vendor"  # the engine's own service, with the user's key
+    SANDBOX = "sandbox"  # the offline imitation, with its demo key
+    UNAVAILABLE = "unavailable"  # no key and no sandbox
+
+
+class EngineConnections:
+    """Decides each engine's route and builds clients for it.
+
+    Call from the asyncio loop's thread: clients belong to the loop they were made on.
+    """
+
+    def __init__(self, preferences: Preferences, credentials: CredentialStore) -> None:
+        self._preferences = preferences
+        self._credentials = credentials
+        self._sandbox: Sandbox | None = None
+
+    # ------------------------------------------------------------------ sandbox
+    @property
+    def sandbox(self) -> Sandbox | None:
+        return self._sandbox
+
+    def start_sandbox(self, config: SandboxConfig | None = None) -> Sandbox:
+        """Start the offline engines (loopback threads) if they are not running."""
+        if self._sandbox is None:
+            self._sandbox = Sandbox(config).start()
+        return self._sandbox
+
+    def stop_sandbox(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.stop()
+            self._sandbox = None
+
+    # ------------------------------------------------------------------ routing
+    def route(self, engine_id: str) -> Route:
+        """Vendor when the user has a key; else the sandbox if it runs; else unavailable."""
+        engine_info(engine_id)
+        try:
+            configured = self._credentials.is_configured(engine_id)
+        except CredentialError:
+            configured = False
+        if configured:
+            return Route.VENDOR
+        if self._sandbox is not None:
+            return Route.SANDBOX
+        return Route.UNAVAILABLE
+
+    def routes(self) -> dict[str, Route]:
+        return {engine.id: self.route(engine.id) for engine in ENGINES}
+
+    def base_url(self, engine_id: str) -> str:
+        if self.route(engine_id) is Route.SANDBOX and self._sandbox is not None:
+            return self._sandbox.base_url(engine_id)
+        return self._preferences.base_url(engine_id)
+
+    def credentials(self, engine_id: str) -> Mapping[str, str]:
+        """The credential fields to sign a call with, read fresh on every call."""
+        route = self.route(engine_id)
+        if route is Route.SANDBOX and self._sandbox is not None:
+            return self._sandbox.config.credentials.fields_for(engine_id)
+        info = engine_info(engine_id)
+        found: dict[str, str] = {}
+        for field in info.credential_fields:
+            value = self._credentials.get(engine_id, field.name)
+            if value is not None:
+                found[field.name] = value
+        if route is Route.UNAVAILABLE:
+            raise AuthenticationError(
+                engine_id,
+                "no key is set; add one in Settings or turn on the offline sandbox",
+                engine_name=info.name,
+            )
+        return found
+
+    def client(self, engine_id: str) -> EngineClient:
+        """A client for the engine's current route (close it with ``aclose``)."""
+        return EngineClient(
+            create_adapter(engine_id),
+            self.base_url(engine_id),
+            lambda: self.credentials(engine_id),
+        )
+
