@@ -268,9 +268,10 @@ class MainWindow(QMainWindow):
                 sandbox.append(engine.name)
         sandbox_on = connections.sandbox is not None
         self.sandbox_action.setChecked(sandbox_on)
-        status = f"Engines ready: {len(vendor)} of {len(ENGINES)}"
         if sandbox:
-            status += f" · {len(sandbox)} on the offline sandbox"
+            status = f"Engines: {len(vendor)} with your key, {len(sandbox)} on the offline sandbox"
+        else:
+            status = f"Engines ready: {len(vendor)} of {len(ENGINES)}"
         self.engine_status_label.setText(status)
         self.composer_panel.show_engine_routes(vendor, sandbox, sandbox_on)
 

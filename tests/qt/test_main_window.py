@@ -164,7 +164,7 @@ def test_sandbox_can_stand_in_for_engines_without_a_key(qtbot, context) -> None:
         sandbox = context.connections.sandbox
         assert sandbox is not None
         assert window.sandbox_action.isChecked()
-        expected = "Engines ready: 1 of 4 · 3 on the offline sandbox"
+        expected = "Engines: 1 with your key, 3 on the offline sandbox"
         assert window.engine_status_label.text() == expected
         assert "(offline sandbox)" in window.engine_actions["ttapi"].text()
         assert "(ready)" in window.engine_actions["kling"].text()
