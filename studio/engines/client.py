@@ -14,7 +14,14 @@ from typing import Any
 
 import httpx
 
-from studio.core.errors import AuthenticationError, UnexpectedAnswerError
+from studio.core.errors import (
+    AuthenticationError,
+    EngineError,
+    EngineValidationError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnexpectedAnswerError,
+)
 from studio.core.remote import RemoteStatus
 from studio.engines.adapter import Answer, ApiRequest, EngineAdapter, SubmitResult
 from studio.logs import redact, register_secret
@@ -28,6 +35,8 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 RAW_TEXT_LIMIT = 64 * 1024
 
 Credentials = Callable[[], Mapping[str, str]]
+# The job id a key check asks for; no engine has it, so "not found" means "key accepted".
+KEY_CHECK_JOB_ID = "studio-key-check"
 
 
 class EngineClient:
@@ -100,6 +109,25 @@ class EngineClient:
         if request is None:
             return []
         return self.adapter.parse_list(await self._call(request))
+
+    async def check_credentials(self) -> None:
+        """Make a harmless authenticated call (a free read) to see whether the key works.
+
+        A "not found" answer means the key was accepted: the probe asks for a job
+        that does not exist. Raises AuthenticationError or PermissionDeniedError
+        when the engine refuses the key, transport errors when it cannot be reached.
+        """
+        request = self.adapter.build_list(1, 1)
+        if request is None:
+            operation = self.adapter.spec.operations[0].id
+            request = self.adapter.build_poll(operation, KEY_CHECK_JOB_ID)
+        try:
+            await self._call(request)
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except EngineError as exc:
+            if not isinstance(exc, NotFoundError | EngineValidationError):
+                raise
 
     async def _call(self, request: ApiRequest) -> Answer:
         answer = await self._send(request)

@@ -37,6 +37,8 @@ class EngineConnections:
         self._preferences = preferences
         self._credentials = credentials
         self._sandbox: Sandbox | None = None
+        # One client (one connection pool) per engine and address, reused by every task.
+        self._clients: dict[tuple[str, str], EngineClient] = {}
 
     # ------------------------------------------------------------------ sandbox
     @property
@@ -96,10 +98,20 @@ class EngineConnections:
         return found
 
     def client(self, engine_id: str) -> EngineClient:
-        """A client for the engine's current route (close it with ``aclose``)."""
-        return EngineClient(
-            create_adapter(engine_id),
-            self.base_url(engine_id),
-            lambda: self.credentials(engine_id),
-        )
+        """The shared client for the engine's current route (its address may change
+        when the sandbox is turned on or off; credentials are read on every call)."""
+        key = (engine_id, self.base_url(engine_id))
+        client = self._clients.get(key)
+        if client is None:
+            client = EngineClient(
+                create_adapter(engine_id), key[1], lambda: self.credentials(engine_id)
+            )
+            self._clients[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close every client's connections (on the loop that made them)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 

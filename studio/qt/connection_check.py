@@ -1,8 +1,8 @@
-"""Settings' "Test connection": can this machine reach the engine's server?
+"""Settings' "Test connection": is the address right, and does the engine take the key?
 
-Runs on the qasync loop (GUI thread, awaiting httpx). It sends no credentials:
-authenticated checks belong to each engine's adapter. It answers the first
-question a user has when nothing works: is the address right and reachable?
+Runs on the qasync loop (GUI thread, awaiting httpx). With a key, it makes a
+harmless authenticated read through the engine's own client; without one, it
+only checks that the server answers (sending no credentials).
 """
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from studio.core.errors import EngineError
+from studio.engines.client import EngineClient
+from studio.engines.registry import create_adapter
 from studio.logs import redact
+from studio.net.errors import TransportError
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,26 @@ async def check_reachable(base_url: str, timeout_s: float = 10.0) -> ConnectionR
         f"{host} answered (HTTP {response.status_code}) in {elapsed_ms:.0f} ms. "
         "The key is checked on the first request to the engine.",
     )
+
+
+async def check_engine(
+    engine_id: str, base_url: str, credentials: dict[str, str]
+) -> ConnectionReport:
+    """Ask the engine, with these credentials, for something free and harmless."""
+    host = urlsplit(base_url).netloc
+    started = time.perf_counter()
+    try:
+        client = EngineClient(create_adapter(engine_id), base_url, lambda: credentials)
+    except TransportError as exc:
+        return ConnectionReport(False, exc.message)
+    try:
+        await client.check_credentials()
+    except EngineError as exc:
+        return ConnectionReport(False, exc.message)
+    except TransportError as exc:
+        return ConnectionReport(False, f"Could not talk to {host}: {exc.message}")
+    finally:
+        await client.aclose()
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    name = client.adapter.spec.info.name
+    return ConnectionReport(True, f"{name} at {host} accepted the key ({elapsed_ms:.0f} ms).")

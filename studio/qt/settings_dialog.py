@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 from studio.engines.catalog import ENGINES, CredentialField, EngineInfo
 from studio.paths import StudioPaths
 from studio.qt.async_tasks import spawn
-from studio.qt.connection_check import check_reachable
-from studio.secrets import CredentialError, CredentialStore, KeySource
+from studio.qt.connection_check import ConnectionReport, check_engine, check_reachable
+from studio.secrets import CredentialError, CredentialStore, KeySource, normalize_key
 from studio.settings import (
     Preferences,
     PreferencesStore,
@@ -134,9 +134,16 @@ class CredentialRow(QWidget):
 class EnginePage(QWidget):
     """One engine's credentials, base URL and connection test."""
 
-    def __init__(self, engine: EngineInfo, prefs: Preferences, parent: QWidget) -> None:
+    def __init__(
+        self,
+        engine: EngineInfo,
+        prefs: Preferences,
+        store: CredentialStore,
+        parent: QWidget,
+    ) -> None:
         super().__init__(parent)
         self.engine = engine
+        self.store = store
         self.setObjectName(f"{engine.id}_settingsPage")
         layout = QVBoxLayout(self)
         title = QLabel(f"<b>{engine.name}</b><br>{engine.summary}", self)
@@ -190,7 +197,9 @@ class EnginePage(QWidget):
         self.test_button = QPushButton("Test connection", url_box)
         self.test_button.setObjectName(f"{engine.id}_testConnection")
         self.test_button.setAccessibleName(f"Test connection to {engine.name}")
-        self.test_button.setToolTip("Check that this computer can reach the server above")
+        self.test_button.setToolTip(
+            "Check that the server answers and, if a key is entered or stored, that it is accepted"
+        )
         self.test_button.clicked.connect(self._on_test_clicked)
         self.test_result = QLabel(url_box)
         self.test_result.setObjectName(f"{engine.id}_testResult")
@@ -223,10 +232,33 @@ class EnginePage(QWidget):
 
     async def _run_test(self, url: str) -> None:
         try:
-            report = await check_reachable(url)
+            credentials = await self._credentials_to_test()
+            if credentials is None:
+                report = await check_reachable(url)
+            else:
+                report = await check_engine(self.engine.id, url, credentials)
+        except CredentialError as exc:
+            report = ConnectionReport(False, exc.message)
         finally:
             self.test_button.setEnabled(True)
         self.test_result.setText(("✓ " if report.ok else "✗ ") + report.message)
+
+    async def _credentials_to_test(self) -> dict[str, str] | None:
+        """What is typed in the fields, else what is stored; None when no set is complete."""
+        found: dict[str, str] = {}
+        for row in self.credential_rows:
+            typed = row.edit.text()
+            if typed.strip():
+                what = f"{self.engine.name} {row.field.label}"
+                found[row.field.name] = normalize_key(typed, what)
+            elif not row.remove_requested:
+                stored = await self.store.aget(self.engine.id, row.field.name)
+                if stored is not None:
+                    found[row.field.name] = stored
+        for group in self.engine.credential_sets:
+            if all(field.name in found for field in group):
+                return {field.name: found[field.name] for field in group}
+        return None
 
 
 class SettingsDialog(QDialog):
@@ -262,7 +294,7 @@ class SettingsDialog(QDialog):
         self.pages.setObjectName("settingsEnginePages")
         self.engine_pages: dict[str, EnginePage] = {}
         for engine in ENGINES:
-            page = EnginePage(engine, preferences, self.pages)
+            page = EnginePage(engine, preferences, credentials, self.pages)
             self.engine_pages[engine.id] = page
             self.pages.addWidget(page)
             self.engine_list.addItem(engine.name)

@@ -46,6 +46,7 @@ def test_a_sandbox_job_runs_end_to_end_through_the_connections(connections) -> N
 
     async def generate():
         client = connections.client("kling")
+        assert connections.client("kling") is client  # one shared client per engine
         try:
             submitted = await client.submit(
                 "create", {"prompt": "rain on a tin roof", "duration": 3.0}, client_key="k-1"
@@ -57,7 +58,7 @@ def test_a_sandbox_job_runs_end_to_end_through_the_connections(connections) -> N
                 await asyncio.sleep(0.05)
             raise AssertionError("the sandbox job never finished")
         finally:
-            await client.aclose()
+            await connections.aclose()
 
     status = run(generate())
     assert status.state is RemoteState.SUCCEEDED

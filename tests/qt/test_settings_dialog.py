@@ -119,3 +119,28 @@ def test_test_connection_reports_a_refused_connection(dialog, async_loop) -> Non
     page.test_button.click()
     async_loop.run_until_complete(page.connection_test)
     assert page.test_result.text().startswith("✗ Could not connect to 127.0.0.1:9")
+
+
+@pytest.mark.parametrize(
+    ("engine_id", "accepted"), [("evolink", True), ("kling", True), ("ttapi", False)]
+)
+def test_test_connection_checks_the_key_with_the_engine(
+    dialog, async_loop, engine_id, accepted
+) -> None:
+    from tests.sandbox_support import running_site, sandbox_credentials
+
+    with running_site(engine_id) as site:
+        page = dialog.engine_pages[engine_id]
+        page.base_url_combo.setCurrentText(site.base_url)
+        fields = sandbox_credentials(engine_id)
+        for row in page.credential_rows:
+            if row.field.name in fields:
+                value = fields[row.field.name] if accepted else "wrong-key-0123456789"
+                row.edit.setText(value)
+        page.test_button.click()
+        async_loop.run_until_complete(page.connection_test)
+    result = page.test_result.text()
+    if accepted:
+        assert result.startswith("✓") and "accepted the key" in result, result
+    else:
+        assert result.startswith("✗ TTAPI Producer did not accept the API key"), result
