@@ -1,0 +1,1 @@
+"""The task engine: submit, poll, archive, resume — nothing paid for is ever lost."""
