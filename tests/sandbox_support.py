@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator, Mapping
+import time
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import httpx
+
+from studio.core.remote import RemoteStatus
 from studio.engines.client import EngineClient
 from studio.engines.registry import create_adapter
 from studio.net.retry import Backoff
@@ -34,11 +38,57 @@ def sandbox_credentials(engine_id: str, creds: SandboxCredentials | None = None)
     return (creds or SandboxCredentials()).fields_for(engine_id)
 
 
-def client_for(site: EngineSite, credentials: Mapping[str, str] | None = None) -> EngineClient:
-    """The studio's real engine client, pointed at the sandbox site (create it on the loop)."""
+# Retries in tests wait milliseconds, not the real policy's seconds.
+FAST_BACKOFF = Backoff(base=0.01, cap=0.05, max_attempts=3)
+
+
+def client_for(
+    site: EngineSite,
+    credentials: Mapping[str, str] | None = None,
+    *,
+    timeout: httpx.Timeout | None = None,
+    clock: Callable[[], float] = time.time,
+) -> EngineClient:
+    """The studio's real engine client, pointed at the sandbox site (create it on the loop).
+
+    ``timeout`` replaces the client's default timeouts (a short read timeout
+    loses an answer fast); ``clock`` is the time tokens are signed with.
+    """
     given = dict(credentials or sandbox_credentials(site.engine_id))
-    fast = Backoff(base=0.01, cap=0.05, max_attempts=3)
-    return EngineClient(create_adapter(site.engine_id), site.base_url, lambda: given, backoff=fast)
+    return EngineClient(
+        create_adapter(site.engine_id),
+        site.base_url,
+        lambda: given,
+        backoff=FAST_BACKOFF,
+        timeout=timeout,
+        clock=clock,
+    )
+
+
+def short_read(read_s: float) -> httpx.Timeout:
+    """Timeouts whose read timeout is ``read_s`` (the client's default is 60 s)."""
+    return httpx.Timeout(5.0, read=read_s)
+
+
+async def poll_until_final(
+    client: EngineClient,
+    operation: str,
+    remote_id: str,
+    *,
+    timeout_s: float = 10.0,
+    interval_s: float = 0.02,
+) -> RemoteStatus:
+    """Poll as the task engine would until the job's state is final; bounded in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = await client.poll(operation, remote_id)
+        if found.state.is_final:
+            return found
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"{operation} {remote_id} did not finish in {timeout_s} s: {found}"
+            )
+        await asyncio.sleep(interval_s)
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:

@@ -50,6 +50,7 @@ class EngineClient:
         backoff: retry policy for calls that may be retried (see studio/net).
         transport: a custom httpx transport (tests).
         clock: unix time, for signing tokens (tests pass a fake).
+        timeout: connect/read/write/pool timeouts (default: studio/net's).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class EngineClient:
         backoff: Backoff | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
         self.adapter = adapter
         self.base_url = base_url
@@ -68,7 +70,7 @@ class EngineClient:
         self._backoff = backoff or Backoff()
         self._clock = clock
         # No client-wide auth header: Kling's token changes every ~25 minutes.
-        self._http = make_api_client(base_url, transport=transport)
+        self._http = make_api_client(base_url, transport=transport, timeout=timeout)
 
     @property
     def engine_id(self) -> str:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from studio.core.errors import AuthenticationError
 from studio.engines.catalog import ENGINES, engine_info
-from studio.engines.client import EngineClient
-from studio.engines.registry import create_adapter
 from studio.sandbox.app import Sandbox, SandboxConfig
 from studio.secrets import CredentialError, CredentialStore
 from studio.settings import Preferences
+
+if TYPE_CHECKING:
+    from studio.engines.client import EngineClient
 
 
 class Route(enum.StrEnum):
@@ -100,6 +102,11 @@ class EngineConnections:
     def client(self, engine_id: str) -> EngineClient:
         """The shared client for the engine's current route (its address may change
         when the sandbox is turned on or off; credentials are read on every call)."""
+        # Imported here: httpx and the adapters cost ~150 ms, and start-up needs
+        # only the routes (benchmarks.md S1).
+        from studio.engines.client import EngineClient
+        from studio.engines.registry import create_adapter
+
         key = (engine_id, self.base_url(engine_id))
         client = self._clients.get(key)
         if client is None:

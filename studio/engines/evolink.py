@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -31,7 +29,18 @@ from studio.core.errors import (
     UnexpectedAnswerError,
 )
 from studio.core.remote import RemoteState, RemoteStatus, TakeOutput
-from studio.engines.adapter import Answer, ApiRequest, EngineAdapter, SubmitResult
+from studio.engines.adapter import Answer, ApiRequest, SubmitResult
+from studio.engines.answers import (
+    HTTP_STATUS_ERRORS,
+    BearerKeyAdapter,
+    clean,
+    given,
+    http_error,
+    http_url,
+    normalise,
+    safe_detail,
+    unexpected,
+)
 from studio.engines.catalog import EVOLINK
 from studio.engines.spec import EngineSpec, FieldSpec, FieldType, OperationSpec
 
@@ -60,8 +69,6 @@ MAX_REFERENCES = 3
 PRESET_VOICES: tuple[tuple[str, str], ...] = (
     ("zh_female_vv_uranus_bigtts", "Chinese female voice (Evolink's example voice)"),
 )
-
-_ENGINE_NAME = EVOLINK.name
 
 # --------------------------------------------------------------------------- spec
 
@@ -297,16 +304,6 @@ _HTTP_CODES: dict[str, type[EngineError]] = {
     "rate_limit_exceeded": RateLimitError,
     "internal_error": ServerError,
 }
-_HTTP_STATUSES: dict[int, type[EngineError]] = {
-    400: EngineValidationError,
-    401: AuthenticationError,
-    402: BillingError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    413: EngineValidationError,
-    422: EngineValidationError,
-    429: RateLimitError,
-}
 _HTTP_TYPES: dict[str, type[EngineError]] = {
     "invalid_request_error": EngineValidationError,
     "request_too_large_error": EngineValidationError,
@@ -334,28 +331,10 @@ _MAX_DETAIL = 300
 # --------------------------------------------------------------------------- adapter
 
 
-class EvolinkAdapter(EngineAdapter):
+class EvolinkAdapter(BearerKeyAdapter):
     """Evolink's protocol: bearer auth; the submit answer is already a task status."""
 
     spec = SPEC
-
-    def auth_headers(self, credentials: Mapping[str, str], now: float) -> dict[str, str]:
-        """Bearer header from the ``api_key`` credential.
-
-        Raises:
-            AuthenticationError: no key is set, or it cannot be sent in a header.
-        """
-        key = (credentials.get("api_key") or "").strip()
-        if not key:
-            raise AuthenticationError(EVOLINK.id, "no API key is set", engine_name=_ENGINE_NAME)
-        # A pasted key with a line break would split the header (and leak into logs).
-        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
-            raise AuthenticationError(
-                EVOLINK.id,
-                "the API key contains line breaks or control characters",
-                engine_name=_ENGINE_NAME,
-            )
-        return {"Authorization": f"Bearer {key}"}
 
     def build_submit(
         self, operation_id: str, params: Mapping[str, Any], *, client_key: str
@@ -367,8 +346,8 @@ class EvolinkAdapter(EngineAdapter):
         Evolink has no field for a client id, so a lost answer cannot be looked up.
         """
         op = self.operation(operation_id)
-        values = _normalise(op, params)
-        if op.id == "create" and not _given(values.get("model")):
+        values = normalise(op, params)
+        if op.id == "create" and not given(values.get("model")):
             values["model"] = MODEL
         body = op.validate(values)
         if op.id == "detail":
@@ -382,7 +361,7 @@ class EvolinkAdapter(EngineAdapter):
         """The submit answer is the task object: its id, and its status at once."""
         status = self.parse_poll(operation_id, answer)
         if status.remote_id is None:
-            raise _unexpected("the answer has no task id", answer)
+            raise unexpected(EVOLINK, "the answer has no task id", answer)
         return SubmitResult(remote_id=status.remote_id, status=status)
 
     def build_poll(self, operation_id: str, remote_id: str) -> ApiRequest:
@@ -399,7 +378,7 @@ class EvolinkAdapter(EngineAdapter):
         if error is not None:
             raise error
         if not isinstance(answer.body, Mapping):
-            raise _unexpected("the answer is not a JSON object", answer)
+            raise unexpected(EVOLINK, "the answer is not a JSON object", answer)
         return parse_task(answer.body)
 
     def error_for(self, answer: Answer) -> EngineError | None:
@@ -407,35 +386,25 @@ class EvolinkAdapter(EngineAdapter):
         status = answer.status
         if 200 <= status < 300:
             if not answer.is_json:
-                return _unexpected("the answer was not JSON", answer)
+                return unexpected(EVOLINK, "the answer was not JSON", answer)
             return None
         envelope = answer.body.get("error") if isinstance(answer.body, Mapping) else None
         code = message = kind = None
         if isinstance(envelope, Mapping):
             code = _text(envelope.get("code"))
-            message = _clean(envelope.get("message"))
-            kind = _clean(envelope.get("type"))
+            message = clean(envelope.get("message"))
+            kind = clean(envelope.get("type"))
         elif isinstance(answer.body, Mapping):
-            message = _clean(answer.body.get("message")) or _clean(envelope)
+            message = clean(answer.body.get("message")) or clean(envelope)
         cls = (
             _HTTP_CODES.get(code or "")
-            or _HTTP_STATUSES.get(status)
+            or HTTP_STATUS_ERRORS.get(status)
             or (ServerError if 500 <= status < 600 else None)
             or _HTTP_TYPES.get(kind or "")
             or UnexpectedAnswerError
         )
-        detail = _safe_detail(message) if message else None
-        if detail is None and not answer.is_json:
-            detail = f"HTTP {status}, not JSON"
-        return cls(
-            EVOLINK.id,
-            detail,
-            engine_name=_ENGINE_NAME,
-            http_status=status,
-            code=code,
-            retry_after=_retry_after(answer.headers),
-            raw=answer.body,
-        )
+        detail = safe_detail(message, _MAX_DETAIL) if message else None
+        return http_error(EVOLINK, cls, answer, detail, code=code)
 
 
 def parse_task(body: Mapping[str, Any]) -> RemoteStatus:
@@ -479,7 +448,7 @@ def task_error(status: RemoteStatus) -> EngineError | None:
     return cls(
         EVOLINK.id,
         status.engine_message,
-        engine_name=_ENGINE_NAME,
+        engine_name=EVOLINK.name,
         code=status.error_code,
         raw=status.raw,
     )
@@ -492,14 +461,14 @@ def _describe_failure(status: RemoteStatus, error: Any, word: str) -> None:
     code = message = None
     if isinstance(error, Mapping):
         code = _text(error.get("code"))
-        message = _clean(error.get("message"))
+        message = clean(error.get("message"))
     elif isinstance(error, str):
-        message = _clean(error)
+        message = clean(error)
     if code is None and word.strip().lower() in ("cancelled", "canceled"):
         code = "request_cancelled"
     status.error_code = code
     if message:
-        message = _safe_detail(message)
+        message = safe_detail(message, _MAX_DETAIL)
     elif code == "request_cancelled":
         message = "The job was cancelled."
     else:
@@ -515,9 +484,9 @@ def _outputs(results: Any) -> list[TakeOutput]:
         results = [results]
     takes: list[TakeOutput] = []
     for item in results:
-        url = _url(item)
+        url = http_url(item)
         if url is None and isinstance(item, Mapping):
-            url = _url(item.get("url")) or _url(item.get("audio_url"))
+            url = http_url(item.get("url")) or http_url(item.get("audio_url"))
         if url is None:
             continue
         fmt = _format_of(url)
@@ -557,25 +526,6 @@ def _cost(usage: Any) -> str | None:
     return None
 
 
-def _given(value: Any) -> bool:
-    """Like the spec's rule: None and blank text count as "not given"."""
-    if isinstance(value, str):
-        return bool(value.strip())
-    return value is not None
-
-
-def _normalise(op: OperationSpec, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Strip stray whitespace from one-line fields and list items pasted by hand."""
-    values = dict(params)
-    for spec in op.fields:
-        value = values.get(spec.name)
-        if spec.type in (FieldType.STRING, FieldType.URL) and isinstance(value, str):
-            values[spec.name] = value.strip()
-        elif spec.type is FieldType.LIST and isinstance(value, list | tuple):
-            values[spec.name] = [v.strip() if isinstance(v, str) else v for v in value]
-    return values
-
-
 def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
@@ -584,61 +534,3 @@ def _text(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
         return value.strip()
     return None
-
-
-def _clean(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def _url(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    url = value.strip()
-    return url if url.lower().startswith(("https://", "http://")) else None
-
-
-_SIGNED_QUERY = re.compile(r"(https?://[^\s?#\"']+)[?#][^\s\"']*", re.IGNORECASE)
-
-
-def _safe_detail(text: str) -> str:
-    """An engine's message made safe to show: no signed-URL queries, bounded length."""
-    text = _SIGNED_QUERY.sub(r"\1?…", " ".join(text.split()))
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
-
-
-_RETRY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
-_MAX_RETRY_AFTER = 300.0  # a GUI would rather re-ask in five minutes than freeze a task
-
-
-def _retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds from ``Retry-After`` (delay or HTTP date), clamped; None if absent or garbage."""
-    value = next(
-        (v for k, v in headers.items() if isinstance(k, str) and k.lower() == "retry-after"),
-        None,
-    )
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        if _RETRY_SECONDS.fullmatch(text):
-            seconds = float(text)
-        else:
-            when = parsedate_to_datetime(text)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            seconds = max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None
-    if math.isnan(seconds):
-        return None
-    return min(seconds, _MAX_RETRY_AFTER)
-
-
-def _unexpected(detail: str, answer: Answer) -> UnexpectedAnswerError:
-    return UnexpectedAnswerError(
-        EVOLINK.id,
-        detail,
-        engine_name=_ENGINE_NAME,
-        http_status=answer.status,
-        raw=answer.body,
-    )

@@ -37,10 +37,10 @@ from studio.core.errors import (
 )
 from studio.core.remote import RemoteState, RemoteStatus, TakeOutput
 from studio.engines.adapter import Answer, ApiRequest, EngineAdapter, SubmitResult
+from studio.engines.answers import api_key, bearer, retry_after, safe_detail, unexpected
 from studio.engines.catalog import KLING
 from studio.engines.jwt import KlingTokenMinter
 from studio.engines.spec import EngineSpec, FieldSpec, FieldType, OperationSpec
-from studio.logs import redact
 
 __all__ = [
     "KNOWN_CODES",
@@ -305,10 +305,7 @@ def _message(value: Any) -> str | None:
     """Engine text made safe to show: capped, and stripped of anything secret-looking."""
     if not isinstance(value, str) or not value.strip():
         return None
-    text = value.strip()
-    if len(text) > _MESSAGE_MAX:
-        text = text[:_MESSAGE_MAX] + "…"
-    return redact(text)
+    return safe_detail(value, _MESSAGE_MAX)
 
 
 def _code(value: Any) -> int | None:
@@ -331,26 +328,6 @@ def _code(value: Any) -> int | None:
         # int() raises ValueError itself for text that is not a number.
         return int(value.strip())
     raise ValueError("code is not a number")
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` in seconds, when the engine sent it as a number.
-
-    The HTTP-date form is left to the transport (studio/net/retry.py), which
-    knows the current time; adapters are pure.
-    """
-    value: Any = None
-    for name, header in headers.items():
-        if isinstance(name, str) and name.lower() == "retry-after":
-            value = header
-            break
-    if not isinstance(value, str):
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _capped_raw(answer: Answer) -> Any:
@@ -436,15 +413,14 @@ class KlingAdapter(EngineAdapter):
 
         Raises:
             AuthenticationError: neither a complete pair nor an API key, naming
-                what is missing.
+                what is missing; or an API key that cannot be sent in a header.
         """
         access = (credentials.get("access_key") or "").strip()
         secret = (credentials.get("secret_key") or "").strip()
-        api_key = (credentials.get("api_key") or "").strip()
         if access and secret:
-            return {"Authorization": f"Bearer {self._minter(access, secret).token(now)}"}
-        if api_key:
-            return {"Authorization": f"Bearer {api_key}"}
+            return bearer(self._minter(access, secret).token(now))
+        if (credentials.get("api_key") or "").strip():
+            return bearer(api_key(KLING, credentials))
         if access:
             detail = "the SecretKey is missing (or set an API key instead)"
         elif secret:
@@ -545,7 +521,8 @@ class KlingAdapter(EngineAdapter):
         """
         status = answer.status
         ok = 200 <= status < 300
-        retry_after = _retry_after(answer.headers)
+        # Delay-seconds only: an HTTP date is left to the transport (studio/net).
+        wait = retry_after(answer, dates=False)
         body = answer.body
         if not answer.is_json or not isinstance(body, Mapping):
             kind = "not JSON" if not answer.is_json else "not a JSON object"
@@ -553,7 +530,7 @@ class KlingAdapter(EngineAdapter):
                 UnexpectedAnswerError,
                 f"HTTP {status}, {kind}",
                 http_status=status,
-                retry_after=retry_after,
+                retry_after=wait,
                 raw=_capped_raw(answer),
             )
             # Instance-level: the HTTP status says "try later" even though the
@@ -568,13 +545,13 @@ class KlingAdapter(EngineAdapter):
                 UnexpectedAnswerError,
                 f"HTTP {status}, the answer's code is not a number",
                 http_status=status,
-                retry_after=retry_after,
+                retry_after=wait,
                 raw=body,
             )
         extra: dict[str, Any] = {
             "http_status": status,
             "code": None if code is None else str(code),
-            "retry_after": retry_after,
+            "retry_after": wait,
             "raw": body,
         }
         if code is not None and code in _CODE_ERRORS:
@@ -599,9 +576,7 @@ class KlingAdapter(EngineAdapter):
         return body.get("data")
 
     def _unexpected(self, answer: Answer, detail: str) -> UnexpectedAnswerError:
-        return self._error(
-            UnexpectedAnswerError, detail, http_status=answer.status, raw=_capped_raw(answer)
-        )
+        return unexpected(KLING, detail, answer, raw=_capped_raw(answer))
 
     def _task_status(self, answer: Answer) -> KlingStatus:
         data = self._data(answer)

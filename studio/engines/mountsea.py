@@ -11,27 +11,24 @@ never raises on a shape it does not, and the raw JSON is always kept.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from studio.core.errors import (
-    AuthenticationError,
-    BillingError,
-    EngineError,
-    EngineValidationError,
-    FieldProblem,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-    UnexpectedAnswerError,
-)
+from studio.core.errors import EngineError, FieldProblem, ServerError, UnexpectedAnswerError
 from studio.core.remote import RemoteState, RemoteStatus, TakeOutput
-from studio.engines.adapter import Answer, ApiRequest, EngineAdapter, SubmitResult
+from studio.engines.adapter import Answer, ApiRequest, SubmitResult
+from studio.engines.answers import (
+    HTTP_STATUS_ERRORS,
+    BearerKeyAdapter,
+    clean,
+    given,
+    http_error,
+    http_url,
+    normalise,
+    safe_detail,
+    unexpected,
+)
 from studio.engines.catalog import MOUNTSEA
 from studio.engines.spec import EngineSpec, FieldSpec, FieldType, OperationSpec
 
@@ -51,8 +48,6 @@ VIDEO_PRESETS = ("modern", "player", "simple")  # modern is the vendor's default
 # The file types /producer/upload accepts [doc]. Checked on the URL's path so a
 # wrong file is caught before a (free, but slow) round trip.
 UPLOAD_EXTENSIONS = (".mp3", ".wav", ".flac", ".m4a", ".aac", ".ogg", ".wma", ".opus")
-
-_ENGINE_NAME = MOUNTSEA.name
 
 # --------------------------------------------------------------------------- spec
 
@@ -236,17 +231,6 @@ _FAILURE_WORDS = {
     "cancelled": "The job was cancelled on Mountsea's side.",
 }
 
-_HTTP_ERRORS: dict[int, type[EngineError]] = {
-    400: EngineValidationError,
-    401: AuthenticationError,
-    402: BillingError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    413: EngineValidationError,
-    422: EngineValidationError,
-    429: RateLimitError,
-}
-
 # Where an audio file's format is not stated, the URL's extension is the best hint;
 # the downloader sniffs the bytes anyway, so a wrong guess only affects the label.
 _AUDIO_EXTENSIONS = ("mp3", "m4a", "wav", "flac", "aac", "ogg", "opus", "wma")
@@ -257,18 +241,10 @@ _MAX_DETAIL = 300
 # --------------------------------------------------------------------------- adapter
 
 
-class MountseaAdapter(EngineAdapter):
+class MountseaAdapter(BearerKeyAdapter):
     """Mountsea Producer's protocol: bearer auth, ``{taskId}`` submits, one task poll."""
 
     spec = SPEC
-
-    def auth_headers(self, credentials: Mapping[str, str], now: float) -> dict[str, str]:
-        """Bearer header from the ``api_key`` credential.
-
-        Raises:
-            AuthenticationError: no key is set, or it cannot be sent in a header.
-        """
-        return {"Authorization": f"Bearer {_api_key(credentials)}"}
 
     def build_submit(
         self, operation_id: str, params: Mapping[str, Any], *, client_key: str
@@ -280,8 +256,8 @@ class MountseaAdapter(EngineAdapter):
         resubmit; see providers.md, last section).
         """
         op = self.operation(operation_id)
-        values = _normalise(op, params)
-        if op.id == "audios" and not _given(values.get("model")):
+        values = normalise(op, params)
+        if op.id == "audios" and not given(values.get("model")):
             # Send the model explicitly so a change of the vendor's default cannot
             # silently switch the user's model.
             values["model"] = MODEL
@@ -304,7 +280,7 @@ class MountseaAdapter(EngineAdapter):
             # Older answers and other Mountsea products spell it differently.
             task_id = _text(body.get("task_id")) or _text(body.get("id"))
         if task_id is None:
-            raise _unexpected("the answer has no taskId", answer)
+            raise unexpected(MOUNTSEA, "the answer has no taskId", answer)
         return SubmitResult(remote_id=task_id)
 
     def build_poll(self, operation_id: str, remote_id: str) -> ApiRequest:
@@ -323,7 +299,7 @@ class MountseaAdapter(EngineAdapter):
             raise error
         body = _unwrap(answer.body)
         if body is None:
-            raise _unexpected("the task answer is not a JSON object", answer)
+            raise unexpected(MOUNTSEA, "the task answer is not a JSON object", answer)
         word = body.get("status")
         engine_status = word if isinstance(word, str) else None
         state = _STATES.get((engine_status or "").strip().lower(), RemoteState.UNKNOWN)
@@ -335,7 +311,7 @@ class MountseaAdapter(EngineAdapter):
         )
         if state is RemoteState.FAILED:
             status.error_code = _text(body.get("errorCode"))
-            status.engine_message = _clean(body.get("errorMessage")) or _FAILURE_WORDS.get(
+            status.engine_message = clean(body.get("errorMessage")) or _FAILURE_WORDS.get(
                 (engine_status or "").strip().lower(), "Mountsea could not finish the job."
             )
         elif state is RemoteState.SUCCEEDED:
@@ -362,23 +338,12 @@ class MountseaAdapter(EngineAdapter):
         body = answer.body if answer.is_json else None
         if 200 <= status < 300:
             if not answer.is_json:
-                return _unexpected("the answer was not JSON", answer)
+                return unexpected(MOUNTSEA, "the answer was not JSON", answer)
             return None
-        cls = _HTTP_ERRORS.get(status)
+        cls = HTTP_STATUS_ERRORS.get(status)
         if cls is None:
             cls = ServerError if 500 <= status < 600 else UnexpectedAnswerError
-        detail = _error_message(body)
-        if detail is None and not answer.is_json:
-            detail = f"HTTP {status}, not JSON"
-        return cls(
-            MOUNTSEA.id,
-            detail,
-            engine_name=_ENGINE_NAME,
-            http_status=status,
-            code=_error_code(body),
-            retry_after=_retry_after(answer.headers),
-            raw=answer.body,
-        )
+        return http_error(MOUNTSEA, cls, answer, _error_message(body), code=_error_code(body))
 
 
 # --------------------------------------------------------------------------- results
@@ -430,18 +395,18 @@ def _audio_take(item: Mapping[str, Any]) -> TakeOutput | None:
         urls[_format_of(url)] = url
     # Some answers give one link per format ("wavUrl"); keep each under its format.
     for fmt in _AUDIO_EXTENSIONS:
-        extra = _url(item.get(f"{fmt}Url"))
+        extra = http_url(item.get(f"{fmt}Url"))
         if extra is not None:
             urls.setdefault(fmt, extra)
     if remote_id is None and not urls:
         return None
     return TakeOutput(
         remote_id=remote_id,
-        title=_clean(item.get("title")),
+        title=clean(item.get("title")),
         audio_urls=urls,
         video_url=_first_url(item, "videoUrl", "video_url"),
         image_url=_first_url(item, "imageUrl", "coverUrl", "image_url", "cover_url"),
-        lyrics=_clean(item.get("lyrics")),
+        lyrics=clean(item.get("lyrics")),
         duration_s=_seconds(item.get("duration")),
         seed=_text(item.get("seed")),
         raw=item,
@@ -458,9 +423,9 @@ def _upload_outputs(result: Any) -> list[TakeOutput]:
     return [
         TakeOutput(
             remote_id=remote_id,
-            title=_clean(result.get("title")),
+            title=clean(result.get("title")),
             audio_urls={_format_of(url): url} if url else {},
-            lyrics=_clean(result.get("lyrics")),
+            lyrics=clean(result.get("lyrics")),
             duration_s=_seconds(result.get("duration")),
             raw=result,
         )
@@ -482,7 +447,7 @@ def _stem_outputs(result: Any) -> list[TakeOutput]:
                     stems[name] = url
     elif isinstance(source, Mapping):
         for key, value in source.items():
-            url = _url(value)
+            url = http_url(value)
             if url is None and isinstance(value, Mapping):
                 url = _first_url(value, "url", "audioUrl")
             if url is not None and isinstance(key, str) and key.strip():
@@ -498,7 +463,7 @@ def _download_outputs(result: Any) -> list[TakeOutput]:
     url = _first_url(result, "url", "downloadUrl", "audioUrl")
     if url is None:
         return []
-    stated = _clean(result.get("format"))
+    stated = clean(result.get("format"))
     return [
         TakeOutput(
             remote_id=_first_text(result, "audioId"),
@@ -549,37 +514,6 @@ _RESULT_PARSERS = {
 # --------------------------------------------------------------------------- helpers
 
 
-def _api_key(credentials: Mapping[str, str]) -> str:
-    key = (credentials.get("api_key") or "").strip()
-    if not key:
-        raise AuthenticationError(MOUNTSEA.id, "no API key is set", engine_name=_ENGINE_NAME)
-    # A pasted key with a line break would split the header (and leak into logs).
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
-        raise AuthenticationError(
-            MOUNTSEA.id,
-            "the API key contains line breaks or control characters",
-            engine_name=_ENGINE_NAME,
-        )
-    return key
-
-
-def _given(value: Any) -> bool:
-    """Like the spec's rule: None and blank text count as "not given"."""
-    if isinstance(value, str):
-        return bool(value.strip())
-    return value is not None
-
-
-def _normalise(op: OperationSpec, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Strip stray whitespace from one-line fields (ids, URLs) pasted by hand."""
-    values = dict(params)
-    for spec in op.fields:
-        value = values.get(spec.name)
-        if spec.type in (FieldType.STRING, FieldType.URL) and isinstance(value, str):
-            values[spec.name] = value.strip()
-    return values
-
-
 def _unwrap(body: Any) -> Mapping[str, Any] | None:
     """The task object, also when a gateway wrapped it in ``{"data": …}``."""
     if not isinstance(body, Mapping):
@@ -603,10 +537,6 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _clean(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
 def _first_text(item: Mapping[str, Any], *keys: str) -> str | None:
     for key in keys:
         found = _text(item.get(key))
@@ -615,16 +545,9 @@ def _first_text(item: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
-def _url(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    url = value.strip()
-    return url if url.lower().startswith(("https://", "http://")) else None
-
-
 def _first_url(item: Mapping[str, Any], *keys: str) -> str | None:
     for key in keys:
-        found = _url(item.get(key))
+        found = http_url(item.get(key))
         if found is not None:
             return found
     return None
@@ -650,15 +573,6 @@ def _seconds(value: Any) -> float | None:
     return None
 
 
-_SIGNED_QUERY = re.compile(r"(https?://[^\s?#\"']+)[?#][^\s\"']*", re.IGNORECASE)
-
-
-def _safe_detail(text: str) -> str:
-    """An engine's message made safe to show: no signed-URL queries, bounded length."""
-    text = _SIGNED_QUERY.sub(r"\1?…", " ".join(text.split()))
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
-
-
 def _error_message(body: Any) -> str | None:
     if not isinstance(body, Mapping):
         return None
@@ -671,9 +585,9 @@ def _error_message(body: Any) -> str | None:
         elif isinstance(value, list):
             parts = [part.strip() for part in value if isinstance(part, str) and part.strip()]
             if parts:
-                return _safe_detail("; ".join(parts))
+                return safe_detail("; ".join(parts), _MAX_DETAIL)
         elif isinstance(value, str) and value.strip():
-            return _safe_detail(value)
+            return safe_detail(value, _MAX_DETAIL)
     return None
 
 
@@ -684,46 +598,3 @@ def _error_code(body: Any) -> str | None:
     if code is None and isinstance(body.get("error"), Mapping):
         code = _first_text(body["error"], "code", "errorCode")
     return code
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == wanted:
-            return value
-    return None
-
-
-_RETRY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
-_MAX_RETRY_AFTER = 300.0  # a GUI would rather re-ask in five minutes than freeze a task
-
-
-def _retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds from ``Retry-After`` (delay or HTTP date), clamped; None if absent or garbage."""
-    value = _header(headers, "Retry-After")
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        if _RETRY_SECONDS.fullmatch(text):
-            seconds = float(text)
-        else:
-            when = parsedate_to_datetime(text)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            seconds = max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None
-    if math.isnan(seconds):
-        return None
-    return min(seconds, _MAX_RETRY_AFTER)
-
-
-def _unexpected(detail: str, answer: Answer) -> UnexpectedAnswerError:
-    return UnexpectedAnswerError(
-        MOUNTSEA.id,
-        detail,
-        engine_name=_ENGINE_NAME,
-        http_status=answer.status,
-        raw=answer.body,
-    )

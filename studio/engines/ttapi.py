@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from studio.core.errors import (
-    AuthenticationError,
     EngineError,
     FieldProblem,
     RequestInvalidError,
-    UnexpectedAnswerError,
 )
 from studio.core.remote import RemoteState, RemoteStatus, TakeOutput
 from studio.engines import ttapi_parse as parse
 from studio.engines.adapter import Answer, ApiRequest, EngineAdapter, SubmitResult
+from studio.engines.answers import api_key, unexpected
+from studio.engines.catalog import TTAPI
 from studio.engines.ttapi_spec import (
     DEFAULT_MODEL,
     FUZZ_MODELS,
@@ -56,13 +56,7 @@ class TtapiAdapter(EngineAdapter):
         Raises:
             AuthenticationError: no ``api_key`` is set, or it cannot be a header value.
         """
-        key = (credentials.get("api_key") or "").strip()
-        if not key:
-            raise self._auth_error("no API key is set (api_key)")
-        # A pasted key with a line break would split the header; refuse it instead.
-        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
-            raise self._auth_error("the API key (api_key) contains control characters")
-        return {AUTH_HEADER: key}
+        return {AUTH_HEADER: api_key(TTAPI, credentials)}
 
     def build_submit(
         self, operation_id: str, params: Mapping[str, Any], *, client_key: str
@@ -183,16 +177,8 @@ class TtapiAdapter(EngineAdapter):
             raw=body,
         )
 
-    def _auth_error(self, detail: str) -> AuthenticationError:
-        return AuthenticationError(parse.ENGINE_ID, detail, engine_name=parse.ENGINE_NAME)
-
     @staticmethod
     def _unexpected(answer: Answer, detail: str) -> EngineError:
-        return UnexpectedAnswerError(
-            parse.ENGINE_ID,
-            detail,
-            engine_name=parse.ENGINE_NAME,
-            http_status=answer.status,
-            code=str(answer.status),
-            raw=parse.cap_raw(answer),
+        return unexpected(
+            TTAPI, detail, answer, code=str(answer.status), raw=parse.cap_raw(answer)
         )

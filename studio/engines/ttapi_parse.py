@@ -30,6 +30,7 @@ from studio.core.errors import (
 )
 from studio.core.remote import RemoteState, TakeOutput
 from studio.engines.adapter import Answer
+from studio.engines.answers import retry_after, safe_detail
 from studio.engines.catalog import TTAPI
 
 ENGINE_ID = TTAPI.id
@@ -338,20 +339,11 @@ def is_refusal(body: Any) -> bool:
     return not isinstance(body.get("data"), Mapping) and job_id(body) is None
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Retry-After in seconds when numeric; an HTTP date is left to the transport."""
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == "retry-after":
-            seconds = number(value)
-            return seconds if seconds is not None and seconds >= 0 else None
-    return None
-
-
 def error_for(answer: Answer) -> EngineError | None:
     """The error an answer means, or None for a success envelope or a job record."""
     body = answer.body if answer.is_json else None
     message = text(body.get("message")) if isinstance(body, Mapping) else None
-    detail = message[:DETAIL_LIMIT] if message else None
+    detail = safe_detail(message, DETAIL_LIMIT) if message else None
     code = _code(body, answer.status)
     status = answer.status
 
@@ -362,7 +354,8 @@ def error_for(answer: Answer) -> EngineError | None:
             engine_name=ENGINE_NAME,
             http_status=status,
             code=code,
-            retry_after=retry_after(answer.headers),
+            # Delay-seconds only: an HTTP date is left to the transport (studio/net).
+            retry_after=retry_after(answer, dates=False),
             raw=cap_raw(answer),
         )
 

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 from studio.engines.catalog import ENGINES, CredentialField, EngineInfo
 from studio.paths import StudioPaths
 from studio.qt.async_tasks import spawn
-from studio.qt.connection_check import ConnectionReport, check_engine, check_reachable
 from studio.secrets import CredentialError, CredentialStore, KeySource, normalize_key
 from studio.settings import (
     Preferences,
@@ -231,6 +230,10 @@ class EnginePage(QWidget):
         self.connection_test = spawn(self._run_test(url), name=f"test {self.engine.id}")
 
     async def _run_test(self, url: str) -> None:
+        # Imported on first use: httpx and the adapters would cost start-up ~150 ms.
+        from studio.qt.connection_check import ConnectionReport, check_engine, check_reachable
+
+        report: ConnectionReport
         try:
             credentials = await self._credentials_to_test()
             if credentials is None:

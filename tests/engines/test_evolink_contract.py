@@ -8,7 +8,6 @@ retried polls, unretried submits, lost answers, junk answers, unknown states.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,9 +25,7 @@ from studio.core.errors import (
 from studio.core.remote import RemoteState, RemoteStatus, TakeOutput
 from studio.engines.client import EngineClient
 from studio.engines.evolink import task_error
-from studio.engines.registry import create_adapter
 from studio.net.errors import OutcomeUnknownError
-from studio.net.retry import Backoff
 from studio.sandbox.app import EngineSite, SandboxConfig
 from studio.sandbox.engines.evolink import sandbox_of
 from studio.sandbox.faults import (
@@ -39,7 +36,7 @@ from studio.sandbox.faults import (
     status,
 )
 from studio.sandbox.synth import decode_wav
-from tests.sandbox_support import client_for, run, running_site, sandbox_credentials
+from tests.sandbox_support import client_for, poll_until_final, run, running_site, short_read
 
 CONFIG = SandboxConfig(task_seconds=0.05, link_ttl_s=600.0, song_seconds=3.0)
 VOICE = "zh_female_vv_uranus_bigtts"
@@ -62,14 +59,7 @@ async def submit(client: EngineClient, params: dict[str, Any]) -> str:
 
 
 async def until_final(client: EngineClient, remote_id: str) -> RemoteStatus:
-    """Poll as the task engine would, bounded."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        state = await client.poll("create", remote_id)
-        if state.state.is_final:
-            return state
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{remote_id} did not finish")
+    return await poll_until_final(client, "create", remote_id, timeout_s=10)
 
 
 def fetch(url: str) -> bytes:
@@ -199,21 +189,6 @@ def test_a_server_error_on_submit_is_not_retried(site: EngineSite, code: int) ->
     assert len(site.server.requests(method="POST")) == 1
 
 
-class _ShortReadTimeout(httpx.AsyncBaseTransport):
-    """Loopback transport whose read timeout is short (the client's default is 60 s)."""
-
-    def __init__(self, read_s: float) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
-        self._timeout = httpx.Timeout(5.0, read=read_s).as_dict()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.extensions["timeout"] = self._timeout
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 def test_a_read_timeout_after_the_job_was_created_is_an_unknown_outcome(
     site: EngineSite,
 ) -> None:
@@ -221,13 +196,7 @@ def test_a_read_timeout_after_the_job_was_created_is_an_unknown_outcome(
     site.server.faults.add("create", delay_after(3.0))
 
     async def scenario() -> None:
-        client = EngineClient(
-            create_adapter("evolink"),
-            site.base_url,
-            lambda: sandbox_credentials("evolink"),
-            backoff=Backoff(base=0.01, cap=0.05, max_attempts=3),
-            transport=_ShortReadTimeout(0.3),
-        )
+        client = client_for(site, timeout=short_read(0.3))
         try:
             with pytest.raises(OutcomeUnknownError):
                 await client.submit("create", SPEECH, client_key="k")

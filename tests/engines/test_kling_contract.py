@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from studio.core.errors import (
@@ -27,17 +26,22 @@ from studio.core.errors import (
 )
 from studio.core.remote import RemoteState, RemoteStatus
 from studio.engines.client import EngineClient
-from studio.engines.kling import KlingAdapter, KlingStatus, TokenExpiredError, find_by_client_key
+from studio.engines.kling import KlingStatus, TokenExpiredError, find_by_client_key
 from studio.net.errors import OutcomeUnknownError
-from studio.net.retry import Backoff
 from studio.sandbox.app import EngineSite, SandboxCredentials
 from studio.sandbox.engines.kling import BASE_PATH, FAIL_MARKER, POLICY_MARKER, sandbox_of
 from studio.sandbox.faults import delay_after, override_json, status
-from tests.sandbox_support import client_for, run, running_site, sandbox_credentials
+from tests.sandbox_support import (
+    FAST_BACKOFF,
+    client_for,
+    poll_until_final,
+    run,
+    running_site,
+    short_read,
+)
 
 # Every loop below is bounded by this many seconds.
 WAIT_S = 8.0
-FAST_BACKOFF = Backoff(base=0.01, cap=0.05, max_attempts=3)
 
 
 @pytest.fixture
@@ -47,13 +51,7 @@ def site() -> Iterator[EngineSite]:
 
 
 async def poll_to_final(client: EngineClient, remote_id: str) -> RemoteStatus:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = await client.poll("create", remote_id)
-        if found.state.is_final:
-            return found
-        await asyncio.sleep(0.03)
-    raise AssertionError(f"task {remote_id} did not finish in {WAIT_S} s")
+    return await poll_until_final(client, "create", remote_id, timeout_s=WAIT_S)
 
 
 async def create(
@@ -69,43 +67,6 @@ async def create(
 
 def posts(site: EngineSite) -> list[Any]:
     return site.server.requests(method="POST", path=BASE_PATH)
-
-
-class _ShortReadTimeout(httpx.AsyncBaseTransport):
-    """A real loopback transport whose read timeout is short, to lose an answer fast."""
-
-    def __init__(self, read_s: float) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
-        self._read_s = read_s
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.extensions["timeout"] = {
-            "connect": 5.0,
-            "read": self._read_s,
-            "write": 5.0,
-            "pool": 5.0,
-        }
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def kling_client(
-    site: EngineSite,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    clock: Callable[[], float] = time.time,
-) -> EngineClient:
-    credentials = sandbox_credentials("kling")
-    return EngineClient(
-        KlingAdapter(),
-        site.base_url,
-        lambda: credentials,
-        backoff=FAST_BACKOFF,
-        transport=transport,
-        clock=clock,
-    )
 
 
 # --------------------------------------------------------------------------- create → final
@@ -212,7 +173,7 @@ def test_lost_create_answer_is_recovered_by_external_task_id(site: EngineSite) -
     site.server.faults.add("create", delay_after(3.0))
 
     async def scenario() -> list[RemoteStatus]:
-        client = kling_client(site, transport=_ShortReadTimeout(0.5))
+        client = client_for(site, timeout=short_read(0.5))
         try:
             await client.submit("create", {"prompt": "wind", "duration": 3.0}, client_key="ck-r")
             raise AssertionError("the create answer should have been lost")
@@ -321,7 +282,7 @@ def test_a_really_expired_token_is_renewed(site: EngineSite) -> None:
         return next(readings, None) or time.time()
 
     async def scenario() -> str:
-        client = kling_client(site, clock=clock)
+        client = client_for(site, clock=clock)
         try:
             made_id, _ = await create(client, "ck-e", "wind", 3.0)
             return made_id

@@ -8,7 +8,6 @@ retried polls, unretried submits, lost answers, junk answers, unknown states.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,9 +23,7 @@ from studio.core.errors import (
 )
 from studio.core.remote import RemoteState, RemoteStatus, TakeOutput
 from studio.engines.client import EngineClient
-from studio.engines.registry import create_adapter
 from studio.net.errors import OutcomeUnknownError
-from studio.net.retry import Backoff
 from studio.sandbox.app import EngineSite, SandboxConfig
 from studio.sandbox.engines.mountsea import sandbox_of
 from studio.sandbox.faults import (
@@ -36,7 +33,7 @@ from studio.sandbox.faults import (
     override_json,
     status,
 )
-from tests.sandbox_support import client_for, run, running_site, sandbox_credentials
+from tests.sandbox_support import client_for, poll_until_final, run, running_site, short_read
 
 CONFIG = SandboxConfig(task_seconds=0.05, link_ttl_s=600.0, song_seconds=3.0)
 SONG = {"soundPrompt": "dream pop, 100 bpm", "lyrics": "[Chorus]\nstay awake", "title": "Awake"}
@@ -49,14 +46,7 @@ def site() -> Iterator[EngineSite]:
 
 
 async def until_final(client: EngineClient, operation: str, remote_id: str) -> RemoteStatus:
-    """Poll as the task engine would, bounded."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        state = await client.poll(operation, remote_id)
-        if state.state.is_final:
-            return state
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{operation} {remote_id} did not finish")
+    return await poll_until_final(client, operation, remote_id, timeout_s=10)
 
 
 async def submit(client: EngineClient, operation: str, params: dict[str, Any]) -> str:
@@ -217,21 +207,6 @@ def test_a_server_error_on_submit_is_not_retried(site: EngineSite, code: int) ->
     assert len(site.server.requests(method="POST")) == 1
 
 
-class _ShortReadTimeout(httpx.AsyncBaseTransport):
-    """Loopback transport whose read timeout is short (the client's default is 60 s)."""
-
-    def __init__(self, read_s: float) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
-        self._timeout = httpx.Timeout(5.0, read=read_s).as_dict()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.extensions["timeout"] = self._timeout
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 def test_a_read_timeout_after_the_job_was_created_is_an_unknown_outcome(
     site: EngineSite,
 ) -> None:
@@ -239,13 +214,7 @@ def test_a_read_timeout_after_the_job_was_created_is_an_unknown_outcome(
     site.server.faults.add("audios", delay_after(3.0))
 
     async def scenario() -> None:
-        client = EngineClient(
-            create_adapter("mountsea"),
-            site.base_url,
-            lambda: sandbox_credentials("mountsea"),
-            backoff=Backoff(base=0.01, cap=0.05, max_attempts=3),
-            transport=_ShortReadTimeout(0.3),
-        )
+        client = client_for(site, timeout=short_read(0.3))
         try:
             with pytest.raises(OutcomeUnknownError):
                 await client.submit("audios", SONG, client_key="k")

@@ -25,13 +25,11 @@ from studio.core.errors import (
 )
 from studio.core.remote import RemoteState, RemoteStatus, TakeOutput
 from studio.engines.client import EngineClient
-from studio.engines.registry import create_adapter
 from studio.net.errors import OutcomeUnknownError
-from studio.net.retry import Backoff
 from studio.sandbox.app import EngineSite
 from studio.sandbox.engines.ttapi import job_ids
 from studio.sandbox.faults import delay_after, override_json, status
-from tests.sandbox_support import FAST, client_for, run, running_site, sandbox_credentials
+from tests.sandbox_support import FAST, client_for, poll_until_final, run, running_site, short_read
 
 LYRICS = "[Verse]\nLight the lamps along the shore\nHold the line forever more\n[Chorus]\nOh oh\n"
 
@@ -50,16 +48,8 @@ def fresh_site() -> Iterator[EngineSite]:
         yield running
 
 
-async def until_final(
-    client: EngineClient, operation: str, remote_id: str, timeout: float = 10.0
-) -> RemoteStatus:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await client.poll(operation, remote_id)
-        if found.state.is_final:
-            return found
-        assert time.monotonic() < deadline, found
-        await asyncio.sleep(0.03)
+async def until_final(client: EngineClient, operation: str, remote_id: str) -> RemoteStatus:
+    return await poll_until_final(client, operation, remote_id, timeout_s=10, interval_s=0.03)
 
 
 async def make(client: EngineClient, operation: str, params: dict[str, Any]) -> RemoteStatus:
@@ -326,34 +316,11 @@ def test_500_on_submit_is_not_retried(fresh_site: EngineSite) -> None:
     assert len(fresh_site.server.requests(method="POST", route="cover")) == 1
 
 
-class _ShortRead(httpx.AsyncBaseTransport):
-    """The real transport with a short read timeout (the client's default is 60 s)."""
-
-    def __init__(self, read_s: float) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
-        self._read_s = read_s
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.extensions["timeout"] = {**request.extensions.get("timeout", {}),
-                                         "read": self._read_s}  # fmt: skip
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 def test_read_timeout_after_the_job_exists_is_outcome_unknown(fresh_site: EngineSite) -> None:
     fresh_site.server.faults.add("music", delay_after(3.0))
 
     async def go() -> None:
-        credentials = sandbox_credentials("ttapi")
-        client = EngineClient(
-            create_adapter("ttapi"),
-            fresh_site.base_url,
-            lambda: credentials,
-            backoff=Backoff(base=0.01, cap=0.05, max_attempts=3),
-            transport=_ShortRead(0.3),
-        )
+        client = client_for(fresh_site, timeout=short_read(0.3))
         try:
             with pytest.raises(OutcomeUnknownError):
                 await client.submit("music", {"sound_prompt": "x"}, client_key="k")

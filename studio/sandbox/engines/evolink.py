@@ -28,12 +28,10 @@ lock so one job is rendered once.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 import math
 import re
 import secrets
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +44,7 @@ from studio.core.errors import FieldProblem, RequestInvalidError
 from studio.engines.evolink import MODEL, SPEC
 from studio.sandbox.app import EngineSite
 from studio.sandbox.clock import TaskTimeline
+from studio.sandbox.engines.common import SANDBOX_KEY, Once, bearer_authorised, installed
 from studio.sandbox.server import BadJson, SandboxRequest, SandboxResponse, json_response
 from studio.sandbox.synth import EncodeError, encode, render_speech
 from studio.sandbox.synth.seeding import stable_int
@@ -102,9 +101,8 @@ class _Task:
     timeline: TaskTimeline
     # Decided at submit (the trigger words), reported once the job ends.
     failure: tuple[str, str] | None = None
-    results: list[str] | None = None
-    # Held while the job is rendered, so racing polls render it once.
-    finish_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The result links, rendered by the first poll that finds the job finished.
+    results: Once[list[str]] = field(default_factory=Once)
 
 
 @dataclass
@@ -191,7 +189,7 @@ class EvolinkSandbox:
         self.media = site.media
         with self.server.lock:
             self.server.state[_STATE_KEY] = _Store()
-            self.server.state["sandbox"] = self
+            self.server.state[SANDBOX_KEY] = self
         create, detail = SPEC.operation("create"), SPEC.operation("detail")
         self.server.route(create.method, create.path, self._create, name=create.id)
         self.server.route(detail.method, detail.path, self._detail, name=detail.id)
@@ -210,11 +208,7 @@ class EvolinkSandbox:
 
     def _authorised(self, request: SandboxRequest) -> bool:
         """Bearer token check. Runs on the connection thread."""
-        expected = self.site.config.credentials.api_keys.get(ENGINE_ID, "")
-        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not expected:
-            return False
-        return hmac.compare_digest(token.strip().encode(), expected.encode())
+        return bearer_authorised(request, self.site.config.credentials.api_keys.get(ENGINE_ID, ""))
 
     def _create(self, request: SandboxRequest) -> SandboxResponse:
         """``POST /v1/audios/generations``. Runs on the connection thread."""
@@ -315,18 +309,17 @@ class EvolinkSandbox:
 
         Runs on a connection thread; holds only the task's own lock while working.
         """
-        with task.finish_lock:
-            if task.results is None:
-                audio = render_request(task.params)
-                rate = int(task.params["sample_rate"])
-                fmt = str(task.params["format"])
-                ext, content_type = _FILES[fmt]
-                if fmt == "pcm":
-                    content_type = f"audio/L16; rate={rate}; channels=1"
-                data = encode(audio, rate, fmt)
-                url = self.media.put(data, content_type, ext, "speech")
-                task.results = [url]
-            return list(task.results)
+        return list(task.results.get(lambda: self._render(task)))
+
+    def _render(self, task: _Task) -> list[str]:
+        audio = render_request(task.params)
+        rate = int(task.params["sample_rate"])
+        fmt = str(task.params["format"])
+        ext, content_type = _FILES[fmt]
+        if fmt == "pcm":
+            content_type = f"audio/L16; rate={rate}; channels=1"
+        data = encode(audio, rate, fmt)
+        return [self.media.put(data, content_type, ext, "speech")]
 
 
 def render_request(params: Mapping[str, Any]) -> np.ndarray:
@@ -371,8 +364,4 @@ def install(site: EngineSite) -> None:
 
 def sandbox_of(site: EngineSite) -> EvolinkSandbox:
     """The imitation installed on ``site`` (tests use it to count jobs). Any thread."""
-    with site.server.lock:
-        sandbox = site.server.state["sandbox"]
-    if not isinstance(sandbox, EvolinkSandbox):
-        raise TypeError(f"{site.engine_id} is not the Evolink sandbox")
-    return sandbox
+    return installed(site, EvolinkSandbox)

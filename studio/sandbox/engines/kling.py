@@ -32,7 +32,6 @@ each task's audio is rendered once under that task's own lock (never while holdi
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 import threading
@@ -47,6 +46,7 @@ from studio.engines.jwt import JwtError, decode_hs256
 from studio.engines.kling import LIST_PAGE_MAX, LIST_PAGE_SIZE_MAX, SPEC
 from studio.sandbox.app import EngineSite
 from studio.sandbox.clock import TaskTimeline
+from studio.sandbox.engines.common import installed, same_secret
 from studio.sandbox.server import BadJson, SandboxRequest, SandboxResponse, json_response
 from studio.sandbox.synth import EncodeError, encode, render_effect
 from studio.sandbox.synth.seeding import stable_int
@@ -260,7 +260,7 @@ class KlingSandbox:
         if scheme.lower() != "bearer":
             raise _Refusal(401, 1002, "Authorization is invalid: expected 'Bearer <token>'")
         api_key = creds.api_keys.get("kling", "")
-        if api_key and hmac.compare_digest(token.encode(), api_key.encode()):
+        if same_secret(token, api_key):
             return
         try:
             claims = decode_hs256(token, creds.kling_secret_key, now=time.time())
@@ -466,10 +466,7 @@ def _error(refusal: _Refusal) -> SandboxResponse:
 
 def sandbox_of(site: EngineSite) -> KlingSandbox:
     """The Kling imitation installed on ``site`` (for tests). Any thread."""
-    engine = site.server.state[_STATE_KEY]
-    if not isinstance(engine, KlingSandbox):
-        raise TypeError("the site does not run the Kling sandbox")
-    return engine
+    return installed(site, KlingSandbox, _STATE_KEY)
 
 
 def install(site: EngineSite) -> None:

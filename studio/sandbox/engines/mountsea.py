@@ -27,9 +27,7 @@ polls of other jobs.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import tempfile
-import threading
 import time
 import uuid
 import wave
@@ -47,6 +45,7 @@ from studio.engines.mountsea import SPEC
 from studio.engines.spec import OperationSpec
 from studio.sandbox.app import EngineSite
 from studio.sandbox.clock import TaskTimeline
+from studio.sandbox.engines.common import SANDBOX_KEY, Once, bearer_authorised, installed
 from studio.sandbox.server import BadJson, SandboxRequest, SandboxResponse, json_response
 from studio.sandbox.synth import (
     STEM_NAMES,
@@ -154,10 +153,9 @@ class _Task:
     created_mono: float
     timeline: TaskTimeline
     trace_id: str
-    outcome: _Outcome | None = None
-    # Held while the job is finished (synthesis, encoding), so two polls racing on the
-    # same job render it once; other jobs are not blocked.
-    finish_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Worked out (synthesis, encoding) by the first poll that finds the job finished;
+    # two polls racing on the same job render it once, other jobs are not blocked.
+    outcome: Once[_Outcome] = field(default_factory=Once)
 
 
 @dataclass
@@ -240,7 +238,7 @@ class MountseaSandbox:
         self.media = site.media
         with self.server.lock:
             self.server.state[_STATE_KEY] = _Store()
-            self.server.state["sandbox"] = self
+            self.server.state[SANDBOX_KEY] = self
         for op in SPEC.operations:
             handler = self._poll if op.id == "tasks" else self._submit_handler(op)
             self.server.route(op.method, op.path, handler, name=op.id)
@@ -266,11 +264,7 @@ class MountseaSandbox:
 
     def _authorised(self, request: SandboxRequest) -> bool:
         """Bearer token check. Runs on the connection thread."""
-        expected = self.site.config.credentials.api_keys.get(ENGINE_ID, "")
-        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not expected:
-            return False
-        return hmac.compare_digest(token.strip().encode(), expected.encode())
+        return bearer_authorised(request, self.site.config.credentials.api_keys.get(ENGINE_ID, ""))
 
     def _body(self, request: SandboxRequest, op: OperationSpec) -> dict[str, Any]:
         """The request's JSON checked against the spec; what the job will use.
@@ -374,24 +368,22 @@ class MountseaSandbox:
 
         Runs on a connection thread; holds only the task's own lock while working.
         """
-        with task.finish_lock:
-            if task.outcome is None:
-                work = {
-                    "audios": self._finish_audios,
-                    "upload": self._finish_upload,
-                    "stems": self._finish_stems,
-                    "download": self._finish_download,
-                    "download-video": self._finish_video,
-                }[task.operation]
-                try:
-                    task.outcome = _Outcome(result=work(task.params))
-                except _JobFailure as failure:
-                    task.outcome = _Outcome(message=failure.message, code=failure.code)
-                except EncodeError as exc:
-                    task.outcome = _Outcome(
-                        message=f"Audio processing failed: {exc}", code=_CODE_GENERATION
-                    )
-            return task.outcome
+        return task.outcome.get(lambda: self._work(task))
+
+    def _work(self, task: _Task) -> _Outcome:
+        work = {
+            "audios": self._finish_audios,
+            "upload": self._finish_upload,
+            "stems": self._finish_stems,
+            "download": self._finish_download,
+            "download-video": self._finish_video,
+        }[task.operation]
+        try:
+            return _Outcome(result=work(task.params))
+        except _JobFailure as failure:
+            return _Outcome(message=failure.message, code=failure.code)
+        except EncodeError as exc:
+            return _Outcome(message=f"Audio processing failed: {exc}", code=_CODE_GENERATION)
 
     def _finish_audios(self, params: Mapping[str, Any]) -> dict[str, Any]:
         prompt = str(params.get("soundPrompt") or "")
@@ -648,8 +640,4 @@ def install(site: EngineSite) -> None:
 
 def sandbox_of(site: EngineSite) -> MountseaSandbox:
     """The imitation installed on ``site`` (tests use it to count jobs). Any thread."""
-    with site.server.lock:
-        sandbox = site.server.state["sandbox"]
-    if not isinstance(sandbox, MountseaSandbox):
-        raise TypeError(f"{site.engine_id} is not the Mountsea sandbox")
-    return sandbox
+    return installed(site, MountseaSandbox)

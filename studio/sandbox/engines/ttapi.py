@@ -21,7 +21,6 @@ read and written under ``site.server.lock`` only, and rendering/ffmpeg run outsi
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -32,6 +31,7 @@ from studio.core.errors import RequestInvalidError
 from studio.engines.spec import OperationSpec
 from studio.engines.ttapi_spec import DEFAULT_MODEL, PATH_PREFIX, SPEC
 from studio.sandbox.app import EngineSite
+from studio.sandbox.engines.common import same_secret
 from studio.sandbox.engines.ttapi_content import decode_audio, make_video, write_lyrics
 from studio.sandbox.engines.ttapi_jobs import (
     STATE_KEY,
@@ -161,7 +161,7 @@ class _Api:
         expected = self.site.config.credentials.api_keys.get("ttapi", "")
         if not given:
             raise _refuse(f"missing {AUTH_HEADER} header", 401)
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        if not same_secret(given, expected):
             raise _refuse(f"invalid {AUTH_HEADER}", 401)
 
     @staticmethod
