@@ -149,7 +149,7 @@ def _check_images(params: Mapping[str, Any]) -> list[FieldProblem]:
 _RATE_HELP = "0.5 to 2.0 in steps of 0.01; 1 is normal."
 
 _CREATE = OperationSpec(
-    id="create",
+    id="generations",
     label="Generate speech",
     method="POST",
     path="/v1/audios/generations",
@@ -347,7 +347,7 @@ class EvolinkAdapter(BearerKeyAdapter):
         """
         op = self.operation(operation_id)
         values = normalise(op, params)
-        if op.id == "create" and not given(values.get("model")):
+        if op.id == "generations" and not given(values.get("model")):
             values["model"] = MODEL
         body = op.validate(values)
         if op.id == "detail":

@@ -72,7 +72,7 @@ _MINTERS_MAX = 4
 # --------------------------------------------------------------------------- spec
 
 CREATE = OperationSpec(
-    id="create",
+    id="text-to-audio",
     label="Sound effect",
     method="POST",
     path=BASE_PATH,

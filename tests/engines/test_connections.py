@@ -49,10 +49,10 @@ def test_a_sandbox_job_runs_end_to_end_through_the_connections(connections) -> N
         assert connections.client("kling") is client  # one shared client per engine
         try:
             submitted = await client.submit(
-                "create", {"prompt": "rain on a tin roof", "duration": 3.0}, client_key="k-1"
+                "text-to-audio", {"prompt": "rain on a tin roof", "duration": 3.0}, client_key="k-1"
             )
             for _ in range(100):
-                status = await client.poll("create", submitted.remote_id)
+                status = await client.poll("text-to-audio", submitted.remote_id)
                 if status.state.is_final:
                     return status
                 await asyncio.sleep(0.05)

@@ -68,7 +68,7 @@ json_values = st.recursive(
 
 
 def build(**params: Any) -> Any:
-    return ADAPTER.build_submit("create", params, client_key="ck-1")
+    return ADAPTER.build_submit("generations", params, client_key="ck-1")
 
 
 def problems_of(**params: Any) -> list[tuple[str, str]]:
@@ -81,8 +81,8 @@ def problems_of(**params: Any) -> list[tuple[str, str]]:
 
 
 def test_spec_declares_create_and_detail() -> None:
-    assert [op.id for op in SPEC.operations] == ["create", "detail"]
-    create = SPEC.operation("create")
+    assert [op.id for op in SPEC.operations] == ["generations", "detail"]
+    create = SPEC.operation("generations")
     assert create.mutually_exclusive == (("audio_references", "image_urls"),)
     assert create.field("model").required
     assert create.field("prompt").max_length == 1500
@@ -147,8 +147,8 @@ def test_image_request() -> None:
 def test_detail_and_poll_requests_quote_the_id() -> None:
     request = ADAPTER.build_submit("detail", {"id": "task-unified-1"}, client_key="k")
     assert (request.method, request.path, request.json) == ("GET", "/v1/tasks/task-unified-1", None)
-    assert ADAPTER.build_poll("create", "a/../b?c").path == "/v1/tasks/a%2F..%2Fb%3Fc"
-    assert ADAPTER.build_poll("create", "x").idempotent
+    assert ADAPTER.build_poll("generations", "a/../b?c").path == "/v1/tasks/a%2F..%2Fb%3Fc"
+    assert ADAPTER.build_poll("generations", "x").idempotent
 
 
 # --------------------------------------------------------------------------- validation
@@ -254,7 +254,7 @@ def test_prompts_up_to_1500_characters_without_citations_pass(prompt: str) -> No
 
 
 def test_cli_parsing_of_lists_and_numbers() -> None:
-    create = SPEC.operation("create")
+    create = SPEC.operation("generations")
     assert create.parse_param("audio_references", f"{VOICE}, https://x/a.wav") == [
         VOICE,
         "https://x/a.wav",
@@ -340,7 +340,7 @@ def test_bearer_auth() -> None:
 
 
 def test_submit_answer_is_a_task() -> None:
-    result = ADAPTER.parse_submit("create", Answer(200, TASK))
+    result = ADAPTER.parse_submit("generations", Answer(200, TASK))
     assert result.remote_id == TASK["id"]
     assert result.status is not None
     assert result.status.state is RemoteState.QUEUED
@@ -352,7 +352,7 @@ def test_submit_answer_is_a_task() -> None:
 @pytest.mark.parametrize("body", [{}, {"status": "pending"}, {"id": ""}, [], "ok"])
 def test_submit_without_an_id_is_unexpected(body: Any) -> None:
     with pytest.raises(UnexpectedAnswerError):
-        ADAPTER.parse_submit("create", Answer(200, body))
+        ADAPTER.parse_submit("generations", Answer(200, body))
 
 
 @pytest.mark.parametrize(
@@ -371,7 +371,7 @@ def test_submit_without_an_id_is_unexpected(body: Any) -> None:
     ],
 )
 def test_every_status_value_maps(word: Any, state: RemoteState) -> None:
-    status = ADAPTER.parse_poll("create", Answer(200, {**TASK, "status": word}))
+    status = ADAPTER.parse_poll("generations", Answer(200, {**TASK, "status": word}))
     assert status.state is state
     assert status.remote_id == TASK["id"]
 
@@ -382,7 +382,7 @@ def test_every_status_value_maps(word: Any, state: RemoteState) -> None:
 )
 def test_progress_is_scaled(progress: Any, expected: float | None) -> None:
     body = {**TASK, "status": "processing", "progress": progress}
-    assert ADAPTER.parse_poll("create", Answer(200, body)).progress == expected
+    assert ADAPTER.parse_poll("generations", Answer(200, body)).progress == expected
 
 
 @pytest.mark.parametrize(
@@ -407,7 +407,7 @@ def test_completed_results() -> None:
         "progress": 100,
         "results": ["https://files.evolink.example/out/abc.mp3?Expires=1"],
     }
-    status = ADAPTER.parse_poll("create", Answer(200, body))
+    status = ADAPTER.parse_poll("generations", Answer(200, body))
     assert status.state is RemoteState.SUCCEEDED
     assert status.progress == 1.0
     [take] = status.outputs
@@ -455,7 +455,7 @@ def test_completed_results_read_tolerantly(results: Any) -> None:
 
 def failed(code: Any, message: Any = "details") -> Any:
     body = {**TASK, "status": "failed", "error": {"code": code, "message": message}}
-    return ADAPTER.parse_poll("create", Answer(200, body))
+    return ADAPTER.parse_poll("generations", Answer(200, body))
 
 
 @pytest.mark.parametrize(
@@ -560,7 +560,7 @@ def test_http_errors(
     body = {"error": {"code": code, "message": "explained", "type": kind}}
     for parse in (ADAPTER.parse_submit, ADAPTER.parse_poll):
         with pytest.raises(cls) as caught:
-            parse("create", Answer(status, body, headers={"Retry-After": "3"}))
+            parse("generations", Answer(status, body, headers={"Retry-After": "3"}))
         error = caught.value
         assert type(error) is cls
         assert (error.http_status, error.code, error.detail) == (status, code, "explained")
@@ -587,7 +587,7 @@ def test_numeric_error_code_and_other_shapes() -> None:
 @pytest.mark.parametrize("body", [[], "x", None, 3])
 def test_poll_of_non_object_is_unexpected(body: Any) -> None:
     with pytest.raises(UnexpectedAnswerError):
-        ADAPTER.parse_poll("create", Answer(200, body))
+        ADAPTER.parse_poll("generations", Answer(200, body))
 
 
 # --------------------------------------------------------------------------- tolerance
@@ -595,7 +595,7 @@ def test_poll_of_non_object_is_unexpected(body: Any) -> None:
 
 @settings(max_examples=300)
 @given(
-    op=st.sampled_from(["create", "detail", "nope"]),
+    op=st.sampled_from(["generations", "detail", "nope"]),
     status=st.sampled_from([200, 201, 400, 401, 402, 403, 404, 429, 500, 503, 302, 418]),
     body=json_values,
     is_json=st.booleans(),

@@ -51,7 +51,7 @@ def site() -> Iterator[EngineSite]:
 
 
 async def submit(client: EngineClient, params: dict[str, Any]) -> str:
-    submitted = await client.submit("create", params, client_key="k")
+    submitted = await client.submit("generations", params, client_key="k")
     assert submitted.remote_id
     # Evolink's submit answer is the task object itself: a state at once.
     assert submitted.status is not None and submitted.status.state is RemoteState.QUEUED
@@ -59,7 +59,7 @@ async def submit(client: EngineClient, params: dict[str, Any]) -> str:
 
 
 async def until_final(client: EngineClient, remote_id: str) -> RemoteStatus:
-    return await poll_until_final(client, "create", remote_id, timeout_s=10)
+    return await poll_until_final(client, "generations", remote_id, timeout_s=10)
 
 
 def fetch(url: str) -> bytes:
@@ -137,9 +137,9 @@ def test_a_wrong_key_and_an_unknown_task_are_typed_errors(site: EngineSite) -> N
         client = client_for(site)
         try:
             with pytest.raises(AuthenticationError):
-                await wrong.submit("create", SPEECH, client_key="k")
+                await wrong.submit("generations", SPEECH, client_key="k")
             with pytest.raises(NotFoundError):
-                await client.poll("create", "task-unified-0-00000000")
+                await client.poll("generations", "task-unified-0-00000000")
         finally:
             await wrong.aclose()
             await client.aclose()
@@ -161,7 +161,7 @@ def test_a_429_on_a_poll_is_retried_after_retry_after(site: EngineSite) -> None:
         try:
             task_id = await submit(client, SPEECH)
             started = time.monotonic()
-            state = await client.poll("create", task_id)
+            state = await client.poll("generations", task_id)
             return state, time.monotonic() - started
         finally:
             await client.aclose()
@@ -174,13 +174,13 @@ def test_a_429_on_a_poll_is_retried_after_retry_after(site: EngineSite) -> None:
 
 @pytest.mark.parametrize("code", [500, 503])
 def test_a_server_error_on_submit_is_not_retried(site: EngineSite, code: int) -> None:
-    site.server.faults.add("create", status(code), times=None)
+    site.server.faults.add("generations", status(code), times=None)
 
     async def scenario() -> None:
         client = client_for(site)
         try:
             with pytest.raises(ServerError) as caught:
-                await client.submit("create", SPEECH, client_key="k")
+                await client.submit("generations", SPEECH, client_key="k")
             assert caught.value.http_status == code
         finally:
             await client.aclose()
@@ -193,13 +193,13 @@ def test_a_read_timeout_after_the_job_was_created_is_an_unknown_outcome(
     site: EngineSite,
 ) -> None:
     # The handler runs (the job exists), then the answer is held past the read timeout.
-    site.server.faults.add("create", delay_after(3.0))
+    site.server.faults.add("generations", delay_after(3.0))
 
     async def scenario() -> None:
         client = client_for(site, timeout=short_read(0.3))
         try:
             with pytest.raises(OutcomeUnknownError):
-                await client.submit("create", SPEECH, client_key="k")
+                await client.submit("generations", SPEECH, client_key="k")
         finally:
             await client.aclose()
 
@@ -217,13 +217,13 @@ JUNK = {
 
 @pytest.mark.parametrize("junk", sorted(JUNK))
 def test_junk_answers_to_a_submit_are_unexpected(site: EngineSite, junk: str) -> None:
-    site.server.faults.add("create", JUNK[junk])
+    site.server.faults.add("generations", JUNK[junk])
 
     async def scenario() -> None:
         client = client_for(site)
         try:
             with pytest.raises(UnexpectedAnswerError):
-                await client.submit("create", SPEECH, client_key="k")
+                await client.submit("generations", SPEECH, client_key="k")
         finally:
             await client.aclose()
 
@@ -240,7 +240,7 @@ def test_junk_answers_to_a_poll_are_unexpected(site: EngineSite, junk: str) -> N
         try:
             task_id = await submit(client, SPEECH)
             with pytest.raises(UnexpectedAnswerError):
-                await client.poll("create", task_id)
+                await client.poll("generations", task_id)
         finally:
             await client.aclose()
 
@@ -248,13 +248,13 @@ def test_junk_answers_to_a_poll_are_unexpected(site: EngineSite, junk: str) -> N
 
 
 def test_an_html_gateway_error_on_submit_is_a_server_error_sent_once(site: EngineSite) -> None:
-    site.server.faults.add("create", html_error(502))
+    site.server.faults.add("generations", html_error(502))
 
     async def scenario() -> None:
         client = client_for(site)
         try:
             with pytest.raises(ServerError):
-                await client.submit("create", SPEECH, client_key="k")
+                await client.submit("generations", SPEECH, client_key="k")
         finally:
             await client.aclose()
 
@@ -269,7 +269,7 @@ def test_an_unknown_status_word_means_unknown_keep_polling(site: EngineSite) -> 
         client = client_for(site)
         try:
             task_id = await submit(client, SPEECH)
-            odd = await client.poll("create", task_id)
+            odd = await client.poll("generations", task_id)
             return odd, await until_final(client, task_id)
         finally:
             await client.aclose()

@@ -65,7 +65,7 @@ def task(status: str | None = "succeed", **extra: Any) -> dict[str, Any]:
 
 def problems(adapter: KlingAdapter, params: dict[str, Any]) -> list[str]:
     with pytest.raises(RequestInvalidError) as caught:
-        adapter.build_submit("create", params, client_key="ck-1")
+        adapter.build_submit("text-to-audio", params, client_key="ck-1")
     return [str(problem) for problem in caught.value.problems]
 
 
@@ -73,7 +73,7 @@ def problems(adapter: KlingAdapter, params: dict[str, Any]) -> list[str]:
 
 
 def test_spec_declares_create_and_a_free_query() -> None:
-    create = SPEC.operation("create")
+    create = SPEC.operation("text-to-audio")
     assert [f.name for f in create.fields] == ["prompt", "duration", "callback_url"]
     assert create.field("prompt").required and create.field("prompt").max_length == 200
     duration = create.field("duration")
@@ -92,7 +92,7 @@ def test_spec_declares_create_and_a_free_query() -> None:
 
 def test_create_request_carries_the_client_key(adapter: KlingAdapter) -> None:
     request = adapter.build_submit(
-        "create", {"prompt": "rain on a tin roof", "duration": 5}, client_key="ck-42"
+        "text-to-audio", {"prompt": "rain on a tin roof", "duration": 5}, client_key="ck-42"
     )
     assert (request.method, request.path) == ("POST", "/v1/audio/text-to-audio")
     assert not request.idempotent
@@ -107,10 +107,10 @@ def test_create_request_carries_the_client_key(adapter: KlingAdapter) -> None:
 
 def test_callback_is_sent_only_when_given(adapter: KlingAdapter) -> None:
     params = {"prompt": "door creak", "duration": 3.3, "callback_url": "https://example.com/cb"}
-    request = adapter.build_submit("create", params, client_key="ck")
+    request = adapter.build_submit("text-to-audio", params, client_key="ck")
     assert request.json is not None
     assert request.json["callback_url"] == "https://example.com/cb"
-    empty = adapter.build_submit("create", {**params, "callback_url": ""}, client_key="ck")
+    empty = adapter.build_submit("text-to-audio", {**params, "callback_url": ""}, client_key="ck")
     assert empty.json is not None and "callback_url" not in empty.json
 
 
@@ -121,11 +121,11 @@ def test_external_task_id_is_not_a_user_field(adapter: KlingAdapter) -> None:
 
 def test_a_client_key_is_required(adapter: KlingAdapter) -> None:
     with pytest.raises(ValueError, match="external_task_id"):
-        adapter.build_submit("create", {"prompt": "x", "duration": 5.0}, client_key="")
+        adapter.build_submit("text-to-audio", {"prompt": "x", "duration": 5.0}, client_key="")
 
 
 def test_prompt_limit(adapter: KlingAdapter) -> None:
-    adapter.build_submit("create", {"prompt": "é" * 200, "duration": 5.0}, client_key="ck")
+    adapter.build_submit("text-to-audio", {"prompt": "é" * 200, "duration": 5.0}, client_key="ck")
     (found,) = problems(adapter, {"prompt": "a" * 201, "duration": 5.0})
     assert found.startswith("prompt:") and "200" in found
 
@@ -144,7 +144,7 @@ def test_bad_durations_are_rejected(adapter: KlingAdapter, duration: Any) -> Non
 @given(tenths=st.integers(min_value=30, max_value=100))
 def test_every_on_grid_duration_is_accepted(tenths: int) -> None:
     request = KlingAdapter().build_submit(
-        "create", {"prompt": "boom", "duration": tenths / 10}, client_key="ck"
+        "text-to-audio", {"prompt": "boom", "duration": tenths / 10}, client_key="ck"
     )
     assert request.json is not None and request.json["duration"] == tenths / 10
     # One decimal on the wire, never 3.3000000000000003.
@@ -159,7 +159,9 @@ def test_every_on_grid_duration_is_accepted(tenths: int) -> None:
 )
 def test_out_of_range_durations_name_the_field(duration: float) -> None:
     with pytest.raises(RequestInvalidError) as caught:
-        KlingAdapter().build_submit("create", {"prompt": "x", "duration": duration}, client_key="c")
+        KlingAdapter().build_submit(
+            "text-to-audio", {"prompt": "x", "duration": duration}, client_key="c"
+        )
     assert [p.field for p in caught.value.problems] == ["duration"]
 
 
@@ -172,12 +174,12 @@ def test_query_request(adapter: KlingAdapter) -> None:
 
 
 def test_poll_request(adapter: KlingAdapter) -> None:
-    request = adapter.build_poll("create", "8620 3/x")
+    request = adapter.build_poll("text-to-audio", "8620 3/x")
     assert (request.method, request.path) == ("GET", "/v1/audio/text-to-audio/8620%203%2Fx")
     assert request.idempotent
-    assert adapter.build_poll("create", "..").path == "/v1/audio/text-to-audio/%2E%2E"
+    assert adapter.build_poll("text-to-audio", "..").path == "/v1/audio/text-to-audio/%2E%2E"
     with pytest.raises(ValueError):
-        adapter.build_poll("create", "")
+        adapter.build_poll("text-to-audio", "")
     with pytest.raises(KeyError):
         adapter.build_poll("nope", "t-1")
 
@@ -214,7 +216,7 @@ def test_submit_answer_gives_task_id_and_initial_state(adapter: KlingAdapter) ->
         "created_at": 1722769557708,
         "updated_at": 1722769557708,
     }
-    result = adapter.parse_submit("create", ok(data))
+    result = adapter.parse_submit("text-to-audio", ok(data))
     assert result.remote_id == "t-77"
     assert isinstance(result.status, KlingStatus)
     assert result.status.state is RemoteState.QUEUED
@@ -225,11 +227,11 @@ def test_submit_answer_gives_task_id_and_initial_state(adapter: KlingAdapter) ->
 @pytest.mark.parametrize("data", [None, {}, {"task_id": ""}, {"task_id": None}, [], "t-1"])
 def test_submit_without_task_id_is_unexpected(adapter: KlingAdapter, data: Any) -> None:
     with pytest.raises(UnexpectedAnswerError):
-        adapter.parse_submit("create", ok(data))
+        adapter.parse_submit("text-to-audio", ok(data))
 
 
 def test_numeric_task_id_is_kept_as_text(adapter: KlingAdapter) -> None:
-    assert adapter.parse_submit("create", ok({"task_id": 123})).remote_id == "123"
+    assert adapter.parse_submit("text-to-audio", ok({"task_id": 123})).remote_id == "123"
 
 
 @pytest.mark.parametrize(
@@ -248,7 +250,7 @@ def test_numeric_task_id_is_kept_as_text(adapter: KlingAdapter) -> None:
     ],
 )
 def test_every_status_maps(adapter: KlingAdapter, word: Any, state: RemoteState) -> None:
-    status = adapter.parse_poll("create", ok(task(word)))
+    status = adapter.parse_poll("text-to-audio", ok(task(word)))
     assert status.state is state
     assert status.remote_id == "t-1"
     assert status.engine_status == (word if isinstance(word, str) else None)
@@ -273,7 +275,8 @@ def test_success_with_audios(adapter: KlingAdapter) -> None:
         "junk",
     ]
     status = adapter.parse_poll(
-        "create", ok(task("succeed", task_result={"audios": audios}, final_unit_deduction="1.5"))
+        "text-to-audio",
+        ok(task("succeed", task_result={"audios": audios}, final_unit_deduction="1.5")),
     )
     assert status.state is RemoteState.SUCCEEDED
     assert status.cost == "1.5"
@@ -290,7 +293,7 @@ def test_success_with_audios(adapter: KlingAdapter) -> None:
 
 
 def test_failure_reason(adapter: KlingAdapter) -> None:
-    status = adapter.parse_poll("create", ok(task("failed", task_status_msg="content risk")))
+    status = adapter.parse_poll("text-to-audio", ok(task("failed", task_status_msg="content risk")))
     assert status.state is RemoteState.FAILED
     assert status.engine_message == "content risk"
     assert status.outputs == []
@@ -300,7 +303,7 @@ def test_failure_reason(adapter: KlingAdapter) -> None:
     "result", [None, [], {"audios": None}, {"audios": {}}, {"audios": [None, 1, []]}]
 )
 def test_odd_results_give_no_outputs(adapter: KlingAdapter, result: Any) -> None:
-    assert adapter.parse_poll("create", ok(task(task_result=result))).outputs == []
+    assert adapter.parse_poll("text-to-audio", ok(task(task_result=result))).outputs == []
 
 
 def test_query_operation_parses_like_a_poll(adapter: KlingAdapter) -> None:
@@ -357,7 +360,7 @@ def test_every_code(
     # The code decides even when a gateway says 200.
     assert type(adapter.error_for(Answer(200, body))) is kind
     with pytest.raises(kind):
-        adapter.parse_poll("create", answer)
+        adapter.parse_poll("text-to-audio", answer)
 
 
 def test_token_problems_are_authentication_errors_the_caller_can_renew() -> None:
@@ -445,7 +448,7 @@ def test_html_pages_are_unexpected_and_capped(adapter: KlingAdapter) -> None:
 )
 def test_wrong_types_are_unexpected(adapter: KlingAdapter, body: Any) -> None:
     with pytest.raises(UnexpectedAnswerError):
-        adapter.parse_poll("create", Answer(200, body))
+        adapter.parse_poll("text-to-audio", Answer(200, body))
 
 
 def test_engine_messages_are_capped_and_redacted(adapter: KlingAdapter) -> None:
@@ -562,8 +565,8 @@ def test_parsers_never_raise_anything_but_engine_errors(
     error = adapter.error_for(answer)
     assert error is None or isinstance(error, EngineError)
     for parse in (
-        lambda: adapter.parse_poll("create", answer),
-        lambda: adapter.parse_submit("create", answer),
+        lambda: adapter.parse_poll("text-to-audio", answer),
+        lambda: adapter.parse_submit("text-to-audio", answer),
         lambda: adapter.parse_list(answer),
     ):
         try:
@@ -572,7 +575,7 @@ def test_parsers_never_raise_anything_but_engine_errors(
             continue
         assert result is not None
     try:
-        status_ = adapter.parse_poll("create", answer)
+        status_ = adapter.parse_poll("text-to-audio", answer)
     except EngineError:
         return
     assert isinstance(status_.state, RemoteState)

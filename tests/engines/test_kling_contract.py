@@ -51,7 +51,7 @@ def site() -> Iterator[EngineSite]:
 
 
 async def poll_to_final(client: EngineClient, remote_id: str) -> RemoteStatus:
-    return await poll_until_final(client, "create", remote_id, timeout_s=WAIT_S)
+    return await poll_until_final(client, "text-to-audio", remote_id, timeout_s=WAIT_S)
 
 
 async def create(
@@ -59,7 +59,7 @@ async def create(
 ) -> tuple[str, RemoteStatus]:
     """Submit a create and return its task id and first status (both must be there)."""
     made = await client.submit(
-        "create", {"prompt": prompt, "duration": duration}, client_key=client_key
+        "text-to-audio", {"prompt": prompt, "duration": duration}, client_key=client_key
     )
     assert made.remote_id is not None and made.status is not None
     return made.remote_id, made.status
@@ -141,7 +141,9 @@ def test_refusals_map_to_typed_errors(site: EngineSite) -> None:
         client = client_for(site)
         raised: list[type[Exception]] = []
         try:
-            await client.submit("create", {"prompt": "wind", "duration": 3.0}, client_key="ck-d")
+            await client.submit(
+                "text-to-audio", {"prompt": "wind", "duration": 3.0}, client_key="ck-d"
+            )
             attempts: list[tuple[dict[str, Any], str]] = [
                 ({"prompt": "wind", "duration": 3.0}, "ck-d"),  # duplicate external id
                 ({"prompt": f"{POLICY_MARKER} wind", "duration": 3.0}, "ck-p"),
@@ -149,11 +151,11 @@ def test_refusals_map_to_typed_errors(site: EngineSite) -> None:
             ]
             for params, key in attempts:
                 try:
-                    await client.submit("create", params, client_key=key)
+                    await client.submit("text-to-audio", params, client_key=key)
                 except Exception as exc:
                     raised.append(type(exc))
             try:
-                await client.poll("create", "no-such-task")
+                await client.poll("text-to-audio", "no-such-task")
             except Exception as exc:
                 raised.append(type(exc))
         finally:
@@ -170,18 +172,22 @@ def test_refusals_map_to_typed_errors(site: EngineSite) -> None:
 
 
 def test_lost_create_answer_is_recovered_by_external_task_id(site: EngineSite) -> None:
-    site.server.faults.add("create", delay_after(3.0))
+    site.server.faults.add("text-to-audio", delay_after(3.0))
 
     async def scenario() -> list[RemoteStatus]:
         client = client_for(site, timeout=short_read(0.5))
         try:
-            await client.submit("create", {"prompt": "wind", "duration": 3.0}, client_key="ck-r")
+            await client.submit(
+                "text-to-audio", {"prompt": "wind", "duration": 3.0}, client_key="ck-r"
+            )
             raise AssertionError("the create answer should have been lost")
         except OutcomeUnknownError:
             pass
         try:
             # Another task exists too, so the match has to pick ours out.
-            await client.submit("create", {"prompt": "rain", "duration": 3.0}, client_key="ck-x")
+            await client.submit(
+                "text-to-audio", {"prompt": "rain", "duration": 3.0}, client_key="ck-x"
+            )
             return await client.lookup("ck-r")
         finally:
             await client.aclose()
@@ -227,7 +233,7 @@ def test_1302_and_1303_on_a_poll_are_retried(site: EngineSite) -> None:
         client = client_for(site)
         try:
             made_id, _ = await create(client, "ck-b")
-            return made_id, await client.poll("create", made_id)
+            return made_id, await client.poll("text-to-audio", made_id)
         finally:
             await client.aclose()
 
@@ -246,7 +252,7 @@ def test_persistent_1302_1303_end_as_their_error(
     async def scenario() -> None:
         client = client_for(site)
         try:
-            await client.poll("create", "any-task")
+            await client.poll("text-to-audio", "any-task")
         finally:
             await client.aclose()
 
@@ -258,7 +264,7 @@ def test_persistent_1302_1303_end_as_their_error(
 
 def test_rejected_token_is_renewed_once_and_one_job_is_made(site: EngineSite) -> None:
     expired = {"code": 1004, "message": "Authorization token has expired"}
-    site.server.faults.add("create", status(401, expired))
+    site.server.faults.add("text-to-audio", status(401, expired))
 
     async def scenario() -> str:
         client = client_for(site)
@@ -295,12 +301,16 @@ def test_a_really_expired_token_is_renewed(site: EngineSite) -> None:
 
 
 def test_a_token_refused_twice_is_reported_not_retried_again(site: EngineSite) -> None:
-    site.server.faults.add("create", status(401, {"code": 1004, "message": "expired"}), times=2)
+    site.server.faults.add(
+        "text-to-audio", status(401, {"code": 1004, "message": "expired"}), times=2
+    )
 
     async def scenario() -> None:
         client = client_for(site)
         try:
-            await client.submit("create", {"prompt": "wind", "duration": 3.0}, client_key="ck-2")
+            await client.submit(
+                "text-to-audio", {"prompt": "wind", "duration": 3.0}, client_key="ck-2"
+            )
         finally:
             await client.aclose()
 
@@ -320,7 +330,7 @@ def test_unknown_status_word_is_unknown_and_polling_goes_on(site: EngineSite) ->
         client = client_for(site)
         try:
             made_id, _ = await create(client, "ck-u", "wind", 3.0)
-            odd = await client.poll("create", made_id)
+            odd = await client.poll("text-to-audio", made_id)
             return odd, await poll_to_final(client, made_id)
         finally:
             await client.aclose()

@@ -190,7 +190,7 @@ def test_mountsea_submit_answer_schema_is_what_the_adapter_reads() -> None:
 
 
 GENERATIONS = request_schema("evolink_generations.md", "/v1/audios/generations")
-CREATE = evolink.SPEC.operation("create")
+CREATE = evolink.SPEC.operation("generations")
 
 REPRESENTATIVE: list[dict[str, Any]] = [
     {"prompt": "欢迎使用音频生成服务，今天天气真不错。"},
@@ -227,7 +227,7 @@ REPRESENTATIVE: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("params", REPRESENTATIVE, ids=lambda p: ",".join(sorted(p)))
 def test_generation_requests_match_the_vendor_schema(params: dict[str, Any]) -> None:
-    request = EVOLINK.build_submit("create", params, client_key="k")
+    request = EVOLINK.build_submit("generations", params, client_key="k")
     assert request.path == "/v1/audios/generations"
     assert_valid(request, GENERATIONS)
 
@@ -237,7 +237,7 @@ def test_vendor_examples_are_accepted_and_rebuilt_identically() -> None:
     examples = post["requestBody"]["content"]["application/json"]["examples"]
     assert len(examples) == 5
     for example in examples.values():
-        request = EVOLINK.build_submit("create", example["value"], client_key="k")
+        request = EVOLINK.build_submit("generations", example["value"], client_key="k")
         assert request.json == example["value"]
         assert_valid(request, GENERATIONS)
 
@@ -281,7 +281,7 @@ def generation_params(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=300)
 @given(generation_params())
 def test_any_valid_generation_request_matches(params: dict[str, Any]) -> None:
-    assert_valid(EVOLINK.build_submit("create", params, client_key="k"), GENERATIONS)
+    assert_valid(EVOLINK.build_submit("generations", params, client_key="k"), GENERATIONS)
 
 
 def test_evolink_spec_agrees_with_the_schema() -> None:
@@ -342,7 +342,7 @@ def test_submit_answer_example_parses() -> None:
     example |= {"status": "pending", "object": "audio.generation.task"}
     example["task_info"] = {"can_cancel": True, "estimated_time": 15, "audio_type": "x"}
     example["usage"] = {"credits_reserved": 9.6}
-    result = EVOLINK.parse_submit("create", Answer(200, example))
+    result = EVOLINK.parse_submit("generations", Answer(200, example))
     assert result.remote_id == "task-unified-1775200000-abcd1234"
     assert result.status is not None and result.status.cost == "9.6"
     statuses = resolve(schema, openapi("evolink_generations.md"))["properties"]["status"]["enum"]

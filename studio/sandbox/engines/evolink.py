@@ -190,7 +190,7 @@ class EvolinkSandbox:
         with self.server.lock:
             self.server.state[_STATE_KEY] = _Store()
             self.server.state[SANDBOX_KEY] = self
-        create, detail = SPEC.operation("create"), SPEC.operation("detail")
+        create, detail = SPEC.operation("generations"), SPEC.operation("detail")
         self.server.route(create.method, create.path, self._create, name=create.id)
         self.server.route(detail.method, detail.path, self._detail, name=detail.id)
 
@@ -225,7 +225,7 @@ class EvolinkSandbox:
                 400, "invalid_request", "The body must be a JSON object", "invalid_request_error"
             )
         try:
-            params = SPEC.operation("create").validate(document)
+            params = SPEC.operation("generations").validate(document)
         except RequestInvalidError as exc:
             return _invalid(exc.problems)
         callback = params.get("callback_url")

@@ -3,7 +3,7 @@
 Qt-free. :func:`install` puts these routes on the engine's :class:`SandboxServer`
 (the quoted names are what tests pass to ``server.faults.add``):
 
-* ``"create"`` ``POST /v1/audio/text-to-audio``: ``prompt`` (≤ 200 characters),
+* ``"text-to-audio"`` ``POST /v1/audio/text-to-audio``: ``prompt`` (≤ 200 characters),
   ``duration`` (3.0–10.0, one decimal), optional ``external_task_id`` (unique per
   account) and ``callback_url`` (accepted and kept; the sandbox never calls out).
 * ``"query"`` ``GET /v1/audio/text-to-audio/{id}``: ``id`` is a task id or, when
@@ -78,7 +78,7 @@ SAMPLE_RATE = 44100
 _UNITS_CHARGED = "1"
 _STATE_KEY = "kling"
 _DIGITS = re.compile(r"[0-9]{1,9}")
-_CREATE = SPEC.operation("create")
+_CREATE = SPEC.operation("text-to-audio")
 
 
 # --------------------------------------------------------------------------- records
@@ -169,7 +169,7 @@ class KlingSandbox:
     def install(self) -> None:
         """Register the routes on the site's server. Caller's thread, before start."""
         server = self.site.server
-        server.route("POST", BASE_PATH, self._handle_create, name="create")
+        server.route("POST", BASE_PATH, self._handle_create, name="text-to-audio")
         server.route("GET", BASE_PATH, self._handle_list, name="list")
         server.route("GET", BASE_PATH + "/{id}", self._handle_query, name="query")
         # Registered last, so they only catch what the routes above did not.
