@@ -9,16 +9,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio import __version__
 from studio.engines.catalog import ENGINES
 from studio.engines.connections import EngineConnections
 from studio.library.database import Library, open_library
 from studio.library.drafts import DraftStore
+from studio.library.takes import TakeStore
 from studio.logs import setup_logging
 from studio.paths import StudioPaths
 from studio.secrets import CredentialError, CredentialStore
 from studio.settings import Preferences, PreferencesStore
+from studio.tasks.ledger import TaskLedger
+
+if TYPE_CHECKING:
+    from studio.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +40,34 @@ class AppContext:
     preferences_store: PreferencesStore
     credentials: CredentialStore
     connections: EngineConnections
+    ledger: TaskLedger
+    takes: TakeStore
     # Things the user must be told once at start (restored backup, no keyring…).
     notices: list[str] = field(default_factory=list)
 
     @property
     def archive_dir(self) -> Path:
         return self.preferences.archive_folder(self.paths.default_archive_dir)
+
+    _service: TaskService | None = field(default=None, init=False, repr=False)
+
+    def task_service(self) -> TaskService:
+        """The one task service of this session, created on first use.
+
+        Call on the asyncio loop's thread (its engine clients belong to that loop).
+        """
+        if self._service is None:
+            # Imported here: the service pulls in httpx and every adapter (~150 ms),
+            # which the window's first paint does not need (benchmarks.md S1).
+            from studio.tasks.archive_step import archive_with
+            from studio.tasks.archiver import Archiver
+            from studio.tasks.service import TaskService
+
+            archiver = Archiver(self.takes, self.archive_dir)
+            self._service = TaskService(
+                self.ledger, self.connections.client, archive_with(archiver)
+            )
+        return self._service
 
     def close(self) -> None:
         self.connections.stop_sandbox()
@@ -87,5 +115,7 @@ def open_context(paths: StudioPaths, *, log_level: int = logging.INFO) -> AppCon
         preferences_store=store,
         credentials=credentials,
         connections=connections,
+        ledger=TaskLedger(opened.library),
+        takes=TakeStore(opened.library),
         notices=notices,
     )

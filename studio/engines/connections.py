@@ -10,6 +10,7 @@ rule lives in one place.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from studio.core.errors import AuthenticationError
 from studio.engines.catalog import ENGINES, engine_info
 from studio.sandbox.app import Sandbox, SandboxConfig
 from studio.secrets import CredentialError, CredentialStore
-from studio.settings import Preferences
+from studio.settings import Preferences, validate_base_url
 
 if TYPE_CHECKING:
     from studio.engines.client import EngineClient
@@ -76,8 +77,17 @@ class EngineConnections:
         return {engine.id: self.route(engine.id) for engine in ENGINES}
 
     def base_url(self, engine_id: str) -> str:
+        """The sandbox's address, else ``STUDIO_<ENGINE>_BASE_URL``, else the preference.
+
+        Raises:
+            SettingError: the environment variable holds an unusable URL.
+        """
         if self.route(engine_id) is Route.SANDBOX and self._sandbox is not None:
             return self._sandbox.base_url(engine_id)
+        variable = f"STUDIO_{engine_id.upper()}_BASE_URL"
+        from_env = os.environ.get(variable, "").strip()
+        if from_env:
+            return validate_base_url(from_env, variable)
         return self._preferences.base_url(engine_id)
 
     def credentials(self, engine_id: str) -> Mapping[str, str]:
