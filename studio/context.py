@@ -24,6 +24,7 @@ from studio.settings import Preferences, PreferencesStore
 from studio.tasks.ledger import TaskLedger
 
 if TYPE_CHECKING:
+    from studio.tasks.cadence import TaskPolicy
     from studio.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
@@ -51,21 +52,29 @@ class AppContext:
 
     _service: TaskService | None = field(default=None, init=False, repr=False)
 
-    def task_service(self) -> TaskService:
+    def task_service(self, policy: TaskPolicy | None = None) -> TaskService:
         """The one task service of this session, created on first use.
 
         Call on the asyncio loop's thread (its engine clients belong to that loop).
+
+        Args:
+            policy: cadences, deadlines and caps (the CLI's --sandbox polls faster);
+                used when the service is first built.
         """
         if self._service is None:
             # Imported here: the service pulls in httpx and every adapter (~150 ms),
             # which the window's first paint does not need (benchmarks.md S1).
             from studio.tasks.archive_step import archive_with
             from studio.tasks.archiver import Archiver
+            from studio.tasks.cadence import DEFAULT_POLICY
             from studio.tasks.service import TaskService
 
             archiver = Archiver(self.takes, self.archive_dir)
             self._service = TaskService(
-                self.ledger, self.connections.client, archive_with(archiver)
+                self.ledger,
+                self.connections.client,
+                archive_with(archiver),
+                policy=policy or DEFAULT_POLICY,
             )
         return self._service
 

@@ -36,8 +36,17 @@ class EngineConnections:
     Call from the asyncio loop's thread: clients belong to the loop they were made on.
     """
 
-    def __init__(self, preferences: Preferences, credentials: CredentialStore) -> None:
+    def __init__(
+        self,
+        preferences: Preferences,
+        credentials: CredentialStore,
+        *,
+        force_sandbox: bool = False,
+    ) -> None:
         self._preferences = preferences
+        # The CLI's --sandbox: every engine, even one with a key, so a demo or a test
+        # can never spend money by accident.
+        self._force_sandbox = force_sandbox
         self._credentials = credentials
         self._sandbox: Sandbox | None = None
         # One client (one connection pool) per engine and address, reused by every task.
@@ -63,6 +72,8 @@ class EngineConnections:
     def route(self, engine_id: str) -> Route:
         """Vendor when the user has a key; else the sandbox if it runs; else unavailable."""
         engine_info(engine_id)
+        if self._force_sandbox:
+            return Route.SANDBOX if self._sandbox is not None else Route.UNAVAILABLE
         try:
             configured = self._credentials.is_configured(engine_id)
         except CredentialError:

@@ -18,6 +18,7 @@ from studio.context import AppContext, open_context
 from studio.instance import AlreadyRunningError, SingleInstanceLock
 from studio.library.database import LibraryTooNewError
 from studio.paths import resolve_paths
+from studio.qt.async_tasks import spawn
 from studio.qt.error_hook import ErrorReporter
 from studio.qt.instance_server import InstanceServer, ask_running_instance_to_raise
 from studio.qt.main_window import MainWindow
@@ -57,6 +58,29 @@ def show_notices(window: MainWindow, notices: list[str]) -> QMessageBox | None:
     box.setText("\n\n".join(notices))
     box.open()  # not exec(): the window stays live behind it
     return box
+
+
+async def run_session(context: AppContext, window: MainWindow, closed: asyncio.Event) -> None:
+    """The window's life on the qasync loop: tasks start after it shows, stop before it ends.
+
+    Runs on the loop (GUI thread). Starts the task service, resumes every task left
+    unfinished by the last run, waits for ``closed`` (the window is gone, whether the
+    user quit or SIGTERM closed it), then stops polling and downloads so the rows keep
+    their states for the next start (U2) and closes the engine connections.
+    """
+    service = context.task_service()
+    service.start()
+    window.attach_task_service(service)
+    resume = spawn(service.resume_all(), name="studio-resume")
+    try:
+        await closed.wait()
+    finally:
+        if not resume.done():
+            resume.cancel()
+        await asyncio.wait([resume])
+        await service.stop()
+        await context.connections.aclose()
+        log.info("task service stopped")
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -105,7 +129,7 @@ def _run_window(app: QApplication, context: AppContext, lock: SingleInstanceLock
     # SIGTERM/SIGINT close the window like the user would, so drafts and layout are saved.
     # Python runs signal handlers only when it holds the GIL, hence the idle wake-up timer.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: QTimer.singleShot(0, window.close))
+        signal.signal(signum, lambda *_: QTimer.singleShot(0, window.close_without_asking))
     wake = QTimer(window)
     wake.setObjectName("signalWakeTimer")
     wake.timeout.connect(lambda: None)
@@ -120,5 +144,5 @@ def _run_window(app: QApplication, context: AppContext, lock: SingleInstanceLock
     log.info("main window shown")
     show_notices(window, context.notices)
     with loop:
-        loop.run_until_complete(closed.wait())
+        loop.run_until_complete(run_session(context, window, closed))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
@@ -23,9 +24,15 @@ from studio.engines.connections import Route
 from studio.qt.panels.composer_panel import ComposerPanel
 from studio.qt.panels.library_panel import LibraryPanel
 from studio.qt.panels.player_panel import PlayerPanel
-from studio.qt.panels.tasks_panel import TasksPanel
+from studio.qt.panels.tasks_panel import TasksPanel, confirm
 from studio.qt.resources import icon
 from studio.qt.settings_dialog import SettingsDialog
+from studio.qt.task_bridge import TaskBridge, TaskNotifier
+from studio.qt.task_model import TaskTableModel
+from studio.tasks.ledger import TaskRecord
+
+if TYPE_CHECKING:
+    from studio.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +59,22 @@ class MainWindow(QMainWindow):
         self.resize(1360, 860)
         self.settings_dialog: SettingsDialog | None = None
         self._closed = False
+        # SIGTERM and the session's own shutdown close without the quit question.
+        self._ask_before_quit = True
 
         self.composer_panel = ComposerPanel(context.drafts)
         self.player_panel = PlayerPanel()
         self.library_panel = LibraryPanel(context.archive_dir)
-        self.tasks_panel = TasksPanel()
+        # The ledger's rows exist before the task service starts (on the loop, after
+        # the window shows): the table shows them at once, actions wait for the service.
+        self.task_bridge = TaskBridge(context.ledger, self)
+        self.task_model = TaskTableModel(context.ledger, parent=self)
+        self.task_model.setObjectName("taskTableModel")
+        self.tasks_panel = TasksPanel(self.task_bridge, self.task_model, context.takes)
+        self.tasks_panel.settings_requested.connect(self.open_settings)
+        self.tasks_panel.status_message.connect(self._on_tasks_panel_status_message)
+        self.task_notifier = TaskNotifier(self, raise_window=self.raise_window, parent=self)
+        self.task_model.task_settled.connect(self._on_task_model_task_settled)
         self.composer_panel.settings_requested.connect(self.open_settings)
         self.composer_panel.sandbox_toggled.connect(self.set_sandbox_enabled)
         self.composer_panel.draft_saved.connect(self._on_composer_draft_saved)
@@ -104,7 +122,7 @@ class MainWindow(QMainWindow):
             [self.player_dock, self.library_dock], [360, 440], Qt.Orientation.Vertical
         )
         self.resizeDocks(
-            [self.library_dock, self.tasks_dock], [560, 380], Qt.Orientation.Horizontal
+            [self.library_dock, self.tasks_dock], [380, 560], Qt.Orientation.Horizontal
         )
 
     def _build_status_bar(self) -> None:
@@ -122,6 +140,12 @@ class MainWindow(QMainWindow):
         else:
             self.keyring_status_label.setText("Keys: this session only")
             self.keyring_status_label.setToolTip(credentials.notice or "")
+        self.active_tasks_label = QLabel(self)
+        self.active_tasks_label.setObjectName("activeTasksLabel")
+        self.active_tasks_label.setToolTip("Tasks being submitted, followed or saved")
+        self.task_model.active_count_changed.connect(self._on_task_model_active_count_changed)
+        self._on_task_model_active_count_changed(self.task_model.active_count)
+        bar.addPermanentWidget(self.active_tasks_label)
         bar.addPermanentWidget(self.engine_status_label)
         bar.addPermanentWidget(self.keyring_status_label)
 
@@ -317,6 +341,46 @@ class MainWindow(QMainWindow):
         self.library_panel.set_archive_dir(self.context.archive_dir)
         self.refresh_engine_status()
         self.statusBar().showMessage("Settings saved", 4000)
+        # A new key may be what a paused engine waits for; if it is still refused,
+        # the next poll pauses the engine again and the banner comes back.
+        service = self.task_bridge.service
+        if service is not None:
+            for engine in list(service.paused_engines):
+                service.resume_engine(engine)
+
+    # ----------------------------------------------------------------- tasks
+    def attach_task_service(self, service: TaskService) -> None:
+        """Let the tasks panel act through the running service (call on the loop)."""
+        self.task_bridge.attach_service(service)
+
+    def _on_task_model_active_count_changed(self, count: int) -> None:
+        label = self.active_tasks_label
+        label.setText("1 task running" if count == 1 else f"{count} tasks running")
+        label.setVisible(count > 0)
+
+    def _on_task_model_task_settled(self, task: TaskRecord) -> None:
+        self.task_notifier.notify(task)
+
+    def _on_tasks_panel_status_message(self, message: str) -> None:
+        self.statusBar().showMessage(message, 5000)
+
+    def close_without_asking(self) -> bool:
+        """Close at once, leaving running tasks to resume next time (SIGTERM, shutdown)."""
+        self._ask_before_quit = False
+        return self.close()
+
+    def _may_quit(self) -> bool:
+        """Ask before quitting while tasks run (U2); they persist and resume either way."""
+        if not self._ask_before_quit or self.task_bridge.service is None:
+            return True
+        active = len(self.context.ledger.active())
+        if not active:
+            return True
+        if active == 1:
+            text = "1 task is still running; it will resume next time. Quit?"
+        else:
+            text = f"{active} tasks are still running; they will resume next time. Quit?"
+        return confirm(self, f"Quit {APP_NAME}?", text, "Quit", "Cancel")
 
     def _on_settings_finished(self, _result: int) -> None:
         if self.settings_dialog is not None:
@@ -367,6 +431,10 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._may_quit():
+            event.ignore()
+            return
+        self.task_bridge.close()
         self.composer_panel.save_draft()
         self.save_layout()
         log.info("main window closed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -33,3 +34,18 @@ def async_loop(qapp: object) -> Iterator[asyncio.AbstractEventLoop]:
     yield loop
     loop.close()
     asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def flush_qt_leftovers(qapp: object) -> Iterator[None]:
+    """After each Qt test, delete what it scheduled for deletion and collect its wrappers.
+
+    A widget or timer left half-alive is otherwise processed during a later test's
+    setup, far from the test that caused it.
+    """
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+    QCoreApplication.processEvents()
