@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from studio import APP_NAME, __version__
 from studio.context import AppContext
+from studio.core.task_states import TaskState
 from studio.engines.catalog import ENGINES
 from studio.engines.connections import Route
 from studio.qt.panels.composer_panel import ComposerPanel
@@ -29,12 +30,16 @@ from studio.qt.resources import icon
 from studio.qt.settings_dialog import SettingsDialog
 from studio.qt.task_bridge import TaskBridge, TaskNotifier
 from studio.qt.task_model import TaskTableModel
-from studio.tasks.ledger import TaskRecord
+from studio.tasks.ledger import TaskChange, TaskRecord
 
 if TYPE_CHECKING:
     from studio.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
+
+_TAKES_SETTLED = frozenset(
+    {TaskState.DONE, TaskState.EXPIRED, TaskState.NEEDS_ATTENTION, TaskState.CANCELLED}
+)
 
 # Bump when docks are added or renamed, so an old saved layout is not half-applied.
 LAYOUT_VERSION = 1
@@ -64,10 +69,11 @@ class MainWindow(QMainWindow):
 
         self.composer_panel = ComposerPanel(context.drafts)
         self.player_panel = PlayerPanel()
-        self.library_panel = LibraryPanel(context.archive_dir)
+        self.library_panel = LibraryPanel(context.archive_dir, context.takes)
         # The ledger's rows exist before the task service starts (on the loop, after
         # the window shows): the table shows them at once, actions wait for the service.
         self.task_bridge = TaskBridge(context.ledger, self)
+        self.task_bridge.task_changed.connect(self._on_task_bridge_task_changed)
         self.task_model = TaskTableModel(context.ledger, parent=self)
         self.task_model.setObjectName("taskTableModel")
         self.tasks_panel = TasksPanel(self.task_bridge, self.task_model, context.takes)
@@ -386,6 +392,11 @@ class MainWindow(QMainWindow):
         if self.settings_dialog is not None:
             self.settings_dialog.deleteLater()
             self.settings_dialog = None
+
+    def _on_task_bridge_task_changed(self, change: TaskChange) -> None:
+        # A task that stops archiving has added (or updated) takes: list them.
+        if "state" in change.changed and change.task.state in _TAKES_SETTLED:
+            self.library_panel.refresh()
 
     def _on_composer_draft_saved(self, message: str) -> None:
         self.statusBar().showMessage(message, 3000)

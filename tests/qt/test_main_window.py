@@ -185,3 +185,23 @@ def test_first_run_offers_the_sandbox(qtbot, context) -> None:
     composer = window.composer_panel
     assert composer.sandbox_button.text() == "Try the offline sandbox"
     assert "offline" in composer.setup_label.text()
+
+
+def test_library_lists_takes_and_refreshes_when_a_task_settles(qtbot, context) -> None:
+    from studio.core.task_states import TaskState
+
+    window = make_window(qtbot, context)
+    library = window.library_panel
+    assert library.stack.currentWidget() is library.empty_state
+    task = context.ledger.create("ttapi", "music", {"sound_prompt": "x"})
+    context.ledger.update(task.id, TaskState.SUBMITTED, remote_id="r")
+    context.takes.add_take(
+        engine="ttapi", operation="music", task_id=task.id, remote_id="m1",
+        title="Night Drive", duration_s=125.4, archive_state="archived",
+    )
+    context.ledger.update(task.id, TaskState.ARCHIVING)
+    assert library.stack.currentWidget() is library.empty_state  # not settled yet
+    context.ledger.update(task.id, TaskState.DONE)
+    qtbot.waitUntil(lambda: library.stack.currentWidget() is library.table, timeout=2000)
+    row = [library.table.item(0, column).text() for column in range(5)]
+    assert row == ["Night Drive", "TTAPI Producer", "music", "2:05", "Archived"]

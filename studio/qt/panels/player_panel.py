@@ -16,7 +16,7 @@ class PlayerPanel(StackedPanel):
             "playerEmptyState",
             "player",
             "Nothing loaded",
-            "Double-click a take in the Library to audition it. Its waveform appears here, "
-            "with a lane per stem that you can mute, solo, gain and pan, all in sync.",
+            "This is where takes play: the waveform of the take, with a lane per stem "
+            "that you can mute, solo, gain and pan, all in sync.",
         )
         super().__init__("player", "Player", empty, parent)
