@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["s1_startup.py", "n1_download.py"]
+BENCHMARKS = ["s1_startup.py", "n1_download.py", "l1_load.py"]
 
 
 def main() -> int:
