@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from studio.durable import replace_durably
 from studio.engines.catalog import ENGINES, engine_info
 
 log = logging.getLogger(__name__)
@@ -168,16 +169,14 @@ class PreferencesStore:
         return prefs
 
     def save(self, prefs: Preferences) -> None:
-        """Write atomically (temp file + fsync + rename): a crash never leaves half a file."""
+        """Write atomically (temp file, fsync, rename, fsync of the folder): never half a file."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = json.dumps(prefs.to_json(), indent=2, ensure_ascii=False) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=".preferences-", suffix=".part", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            replace_durably(Path(tmp), self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

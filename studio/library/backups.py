@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from studio.durable import replace_durably
 from studio.library.private_files import (
     ensure_private_dir,
     make_private,
     open_private_for_writing,
-    replace_durably,
 )
 
 BACKUP_INTERVAL = timedelta(hours=24)

@@ -2,7 +2,7 @@
 
 The library holds prompts, lyrics and what the user paid for, so its files are
 0600 and its folders 0700 from the first byte (never created world-readable and
-fixed later), and replacing a file is ``temp + fsync + rename + fsync(dir)``.
+fixed later); durable replacing is studio/durable.py's.
 POSIX permission calls are skipped where the OS has no such bits (Windows).
 """
 
@@ -56,33 +56,3 @@ def open_private_for_writing(path: Path) -> int:
     """Open a new 0600 file for writing, replacing a stale one; returns the descriptor."""
     path.unlink(missing_ok=True)
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a file's contents to the disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries, so a rename in it survives a power loss.
-
-    Windows cannot open a folder for fsync; NTFS journals the rename itself.
-    """
-    if not _POSIX:
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def replace_durably(temp: Path, final: Path) -> None:
-    """Atomically move a fully written ``temp`` over ``final`` and make it stick."""
-    fsync_file(temp)
-    os.replace(temp, final)
-    fsync_dir(final.parent)

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from studio.durable import fsync_dir, replace_durably
 from studio.library.backups import Backup, list_backups
 from studio.library.health import check_file
 from studio.library.private_files import (
     SIDECAR_SUFFIXES,
-    fsync_dir,
     open_private_for_writing,
-    replace_durably,
 )
 
 

@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from studio.durable import fsync_dir
 from studio.net.errors import DiskError
 from studio.net.sniff import SNIFF_BYTES
 
@@ -86,17 +87,6 @@ def write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; Windows cannot open a folder for this.
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publish(part: Path, dest: Path) -> None:
